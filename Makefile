@@ -1,0 +1,110 @@
+# Newsroom — the two commands are `make run` and `make test`; see README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.13 preferred, 3.12 accepted (Django 6.1 needs 3.12 or newer).
+PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+	command -v $$p; break; fi; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := $(PY) manage.py
+LOCALDB := $(PY) -m newsroom.localdb
+PORT ?= 8000
+
+# Development defaults; any of them can be overridden from the environment.
+export DEBUG ?= true
+export DJANGO_SETTINGS_MODULE := newsroom.settings
+export PYTHONDONTWRITEBYTECODE := 1
+
+# With DATABASE_URL set, that server is used and nothing is started.
+ifeq ($(strip $(DATABASE_URL)),)
+DB_START = $(LOCALDB) start
+export DATABASE_URL := $(shell $(or $(PYTHON),python3) newsroom/localdb.py url)
+else
+DB_START = echo external
+endif
+
+.PHONY: help run test lint format manage stop install lock browser db migrate check-python clean
+
+help:
+	@echo "make run      set up everything and serve the site with demo content"
+	@echo "make test     lint, migrations check and the whole test suite (browser tests included)"
+	@echo "make manage ARGS=\"...\"   any management command against the same database"
+	@echo "make stop     stop the project-local PostgreSQL"
+	@echo "make lint     ruff check and format check;  make format  to fix"
+	@echo "make lock     update requirements.lock from pyproject.toml"
+
+check-python:
+	@if [ -z "$(PYTHON)" ]; then \
+		echo "Python 3.12 or newer is needed (3.13 preferred). Install it, or set PYTHON=/path/to/python3.13." >&2; \
+		exit 1; fi
+
+# The virtual environment is rebuilt only when the lock file changes.
+$(VENV)/.installed: requirements.lock | check-python
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing dependencies from requirements.lock ..."
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock 2>&1 \
+		| { grep -v "is ignored: it is neither a file nor a directory" || true; }; test $${PIPESTATUS[0]} -eq 0
+	@touch $@
+
+install: $(VENV)/.installed
+
+db: install
+	@$(DB_START) >/dev/null
+
+migrate: db
+	@$(MANAGE) migrate --noinput
+
+run: migrate
+	@$(MANAGE) demo_logins
+	@echo "Serving http://127.0.0.1:$(PORT)/ and a task worker; Ctrl-C stops both."
+	@$(MANAGE) db_worker --no-reload --queue-name '*' & worker=$$!; \
+	$(MANAGE) runserver 127.0.0.1:$(PORT) & web=$$!; \
+	trap 'kill -TERM $$web $$worker 2>/dev/null' INT TERM; \
+	wait -n $$web $$worker; kill -TERM $$web $$worker 2>/dev/null; wait; \
+	echo "Stopped."
+
+# Runs the whole suite against the local PostgreSQL and stops the server
+# afterwards only if this run started it (a `make run` may be using it).
+test: install browser
+	@started=$$($(DB_START)) || exit 1; status=0; \
+	$(PY) -m ruff check . && \
+	$(PY) -m ruff format --check . && \
+	$(MANAGE) makemigrations --check --dry-run && \
+	$(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ "$$started" = started ]; then $(LOCALDB) stop >/dev/null; fi; \
+	exit $$status
+
+# Browser tests need Chromium: install Debian's package when we may.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing Chromium for the browser tests (apt-get install chromium) ..."; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "Could not install Chromium; the browser tests will not run."; \
+		fi; \
+	fi
+
+lint: install
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check .
+
+format: install
+	@$(PY) -m ruff check --fix .
+	@$(PY) -m ruff format .
+
+manage: migrate
+	@$(MANAGE) $(ARGS)
+
+stop:
+	@if [ -x $(PY) ]; then $(LOCALDB) stop; else $(or $(PYTHON),python3) -m newsroom.localdb stop; fi
+
+lock: install
+	@$(PY) -m pip install --quiet uv
+	@$(VENV)/bin/uv pip compile pyproject.toml --group dev --python-version 3.13 \
+		--generate-hashes --upgrade -o requirements.lock
+	@echo "requirements.lock updated; run make test, then commit it."
+
+clean: stop
+	rm -rf $(VENV) .local staticfiles
