@@ -52,3 +52,14 @@ def browser_type_launch_args(browser_type_launch_args):
             "--no-first-run",
         ],
     }
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Let concurrent runs in one checkout use their own test database."""
+    suffix = os.environ.get("TEST_DB_SUFFIX")
+    if suffix:
+        from django.conf import settings
+
+        test = settings.DATABASES["default"].setdefault("TEST", {})
+        test["NAME"] = f"test_{settings.DATABASES['default']['NAME']}_{suffix}"

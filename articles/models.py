@@ -1,0 +1,406 @@
+import uuid
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from taggit.managers import TaggableManager
+
+from articles.fields import RichTextField
+
+SEARCH_CONFIG = "english"
+
+
+def photo_upload_to(instance, filename):
+    """Stored names are generated: a user's file name never reaches the disk."""
+    suffix = PurePosixPath(filename).suffix.lower()
+    today = timezone.localdate()
+    return f"photos/{today:%Y/%m}/{uuid.uuid4().hex}{suffix}"
+
+
+def article_path(url_date, slug):
+    """A story's address: /yyyy/mm/dd/slug/."""
+    return reverse(
+        "articles:detail",
+        kwargs={
+            "year": f"{url_date.year:04d}",
+            "month": f"{url_date.month:02d}",
+            "day": f"{url_date.day:02d}",
+            "slug": slug,
+        },
+    )
+
+
+class Section(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text="Order in the site's navigation (lowest first)."
+    )
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("articles:section", kwargs={"slug": self.slug})
+
+
+class Photo(models.Model):
+    image = models.ImageField(
+        upload_to=photo_upload_to, width_field="width", height_field="height"
+    )
+    alt_text = models.CharField(
+        max_length=250,
+        help_text="What the photo shows, for readers who cannot see it.",
+    )
+    caption = models.TextField(blank=True)
+    credit = models.CharField(max_length=200, blank=True)
+    focal_x = models.FloatField(
+        default=0.5, help_text="Horizontal focal point, 0 (left) to 1 (right)."
+    )
+    focal_y = models.FloatField(
+        default=0.5, help_text="Vertical focal point, 0 (top) to 1 (bottom)."
+    )
+    width = models.PositiveIntegerField(editable=False, default=0)
+    height = models.PositiveIntegerField(editable=False, default=0)
+    # [{"width": 640, "height": 427, "format": "webp", "name": "photos/…"}, …]
+    # kept on the row so that rendering a photo costs no extra query.
+    renditions = models.JSONField(default=list, editable=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-uploaded_at"]
+        get_latest_by = "uploaded_at"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(focal_x__gte=0, focal_x__lte=1)
+                & models.Q(focal_y__gte=0, focal_y__lte=1),
+                name="photo_focal_point_in_range",
+            ),
+        ]
+
+    def __str__(self):
+        return self.alt_text
+
+
+class Author(models.Model):
+    name = models.CharField(max_length=150)
+    slug = models.SlugField(max_length=150, unique=True)
+    job_title = models.CharField(max_length=150, blank=True)
+    bio = models.TextField(blank=True)
+    photo = models.ForeignKey(
+        Photo,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="portrait",
+    )
+    email = models.EmailField(blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="author",
+        help_text="Only staff who log in need one; contributors don't.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("articles:author", kwargs={"slug": self.slug})
+
+
+class ArticleQuerySet(models.QuerySet):
+    def published(self):
+        """The one definition of what readers may see."""
+        return self.filter(
+            status=Article.Status.PUBLISHED, publish_at__lte=timezone.now()
+        )
+
+    def for_listing(self):
+        """What a list of stories needs, in a fixed number of queries."""
+        return self.select_related("section", "lead_photo").prefetch_related(
+            models.Prefetch("bylines", queryset=Byline.objects.select_related("author"))
+        )
+
+
+class Article(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        IN_REVIEW = "in_review", "In review"
+        PUBLISHED = "published", "Published"
+
+    headline = models.CharField(max_length=200)
+    slug = models.SlugField(
+        max_length=200,
+        help_text="The last part of the story's address; unique for its date.",
+    )
+    dek = models.TextField(
+        "standfirst", blank=True, help_text="One or two sentences under the headline."
+    )
+    body = RichTextField(blank=True)
+    section = models.ForeignKey(
+        Section, on_delete=models.PROTECT, related_name="articles"
+    )
+    tags = TaggableManager(blank=True)
+    lead_photo = models.ForeignKey(
+        Photo, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.DRAFT
+    )
+    publish_at = models.DateTimeField(
+        "publish at",
+        null=True,
+        blank=True,
+        help_text="Publication time. In the future, the story is scheduled.",
+    )
+    first_published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    url_date = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The date in the story's address: its first publication, "
+        "in the newsroom's time zone.",
+    )
+    updated_at = models.DateTimeField(
+        "updated",
+        null=True,
+        blank=True,
+        help_text="The editorial “Updated” time shown to readers.",
+    )
+    is_featured = models.BooleanField("featured", default=False)
+    related = models.ManyToManyField(
+        "self",
+        symmetrical=False,
+        blank=True,
+        verbose_name="related stories",
+        help_text="Editor's picks, shown first under the story.",
+    )
+    seo_title = models.CharField("SEO title", max_length=200, blank=True)
+    seo_description = models.CharField("SEO description", max_length=300, blank=True)
+    search_vector = models.GeneratedField(
+        expression=(
+            SearchVector("headline", weight="A", config=SEARCH_CONFIG)
+            + SearchVector("dek", weight="B", config=SEARCH_CONFIG)
+            + SearchVector(
+                models.Func(
+                    "body",
+                    models.Value("<[^>]+>"),
+                    models.Value(" "),
+                    models.Value("g"),
+                    function="regexp_replace",
+                    output_field=models.TextField(),
+                ),
+                weight="C",
+                config=SEARCH_CONFIG,
+            )
+        ),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    objects = ArticleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-publish_at", "-pk"]
+        get_latest_by = "publish_at"
+        permissions = [
+            ("publish_article", "Can publish, schedule and unpublish stories"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["url_date", "slug"], name="article_slug_unique_for_date"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="published")
+                | models.Q(publish_at__isnull=False),
+                name="article_published_has_publish_at",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "-publish_at"], name="article_status_pub_idx"
+            ),
+            models.Index(
+                fields=["section", "-publish_at"], name="article_section_pub_idx"
+            ),
+            models.Index(
+                fields=["-publish_at"],
+                condition=models.Q(is_featured=True),
+                name="article_featured_idx",
+            ),
+            GinIndex(fields=["search_vector"], name="article_search_idx"),
+        ]
+
+    def __str__(self):
+        return self.headline
+
+    def save(self, *args, **kwargs):
+        now = timezone.now()
+        if self.status == self.Status.PUBLISHED:
+            if self.publish_at is None:
+                self.publish_at = now
+            # Set once: while a scheduled story has not gone live its date
+            # follows the schedule; once live it never moves.
+            if self.first_published_at is None or self.first_published_at > now:
+                self.first_published_at = self.publish_at
+        if self.first_published_at:
+            self.url_date = timezone.localdate(self.first_published_at)
+        super().save(*args, **kwargs)
+        # Old addresses keep working: a stored redirect is derived data,
+        # like the URL date itself.
+        stored_path = getattr(self, "_stored_path", None)
+        if self.url_date:
+            new_path = self.path
+            if stored_path and stored_path != new_path:
+                ArticleRedirect.objects.update_or_create(
+                    old_path=stored_path, defaults={"article": self}
+                )
+            ArticleRedirect.objects.filter(old_path=new_path).delete()
+            self._stored_path = new_path
+
+    def get_absolute_url(self):
+        return self.path
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # Remember the stored address, so that a changed one leaves a
+        # redirect (only when loaded: a deferred field would cost a query).
+        loaded = instance.__dict__
+        if loaded.get("url_date") and "slug" in loaded:
+            instance._stored_path = article_path(instance.url_date, instance.slug)
+        return instance
+
+    @property
+    def path(self):
+        return article_path(self.url_date, self.slug)
+
+    @property
+    def is_live(self):
+        return (
+            self.status == self.Status.PUBLISHED
+            and self.publish_at is not None
+            and self.publish_at <= timezone.now()
+        )
+
+    @property
+    def is_scheduled(self):
+        return (
+            self.status == self.Status.PUBLISHED
+            and self.publish_at is not None
+            and self.publish_at > timezone.now()
+        )
+
+    @cached_property
+    def ordered_bylines(self):
+        """Bylines in order, with their authors (uses a prefetch when present)."""
+        return sorted(self.bylines.all(), key=lambda b: b.position)
+
+    @property
+    def authors(self):
+        return [byline.author for byline in self.ordered_bylines]
+
+    @property
+    def last_modified(self):
+        """Readers' "Updated" time, falling back to publication."""
+        return max(
+            filter(None, [self.updated_at, self.first_published_at]), default=None
+        )
+
+
+class Byline(models.Model):
+    class Role(models.TextChoices):
+        AUTHOR = "author", "Author"
+        CONTRIBUTOR = "contributor", "Contributor"
+        PHOTOGRAPHER = "photographer", "Photographer"
+
+    article = models.ForeignKey(
+        Article, on_delete=models.CASCADE, related_name="bylines"
+    )
+    author = models.ForeignKey(Author, on_delete=models.PROTECT, related_name="bylines")
+    position = models.PositiveSmallIntegerField(default=0)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.AUTHOR)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["article", "author"], name="byline_unique_author_per_article"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.author} ({self.get_role_display()})"
+
+
+class Correction(models.Model):
+    class Kind(models.TextChoices):
+        CORRECTION = "correction", "Correction"
+        UPDATE = "update", "Update"
+        CLARIFICATION = "clarification", "Clarification"
+
+    article = models.ForeignKey(
+        Article, on_delete=models.CASCADE, related_name="corrections"
+    )
+    date = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(
+        max_length=20, choices=Kind.choices, default=Kind.CORRECTION
+    )
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["date", "pk"]
+        get_latest_by = "date"
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.date:%Y-%m-%d}"
+
+
+class ArticleRedirect(models.Model):
+    """An address a published story used to have; answers 301 to its new one."""
+
+    old_path = models.CharField(max_length=300, unique=True)
+    article = models.ForeignKey(
+        Article, on_delete=models.CASCADE, related_name="redirects"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.old_path
