@@ -57,6 +57,7 @@ migrate: db
 	@$(MANAGE) migrate --noinput
 
 run: migrate
+	@$(MANAGE) seed_demo
 	@$(MANAGE) demo_logins
 	@echo "Serving http://127.0.0.1:$(PORT)/ and a task worker; Ctrl-C stops both."
 	@$(MANAGE) db_worker --no-reload --queue-name '*' & worker=$$!; \

@@ -145,6 +145,17 @@ class ArticleQuerySet(models.QuerySet):
             models.Prefetch("bylines", queryset=Byline.objects.select_related("author"))
         )
 
+    def for_detail(self):
+        """What a story page needs, in a fixed number of queries."""
+        return self.select_related("section", "lead_photo").prefetch_related(
+            models.Prefetch(
+                "bylines",
+                queryset=Byline.objects.select_related("author", "author__photo"),
+            ),
+            "corrections",
+            "tags",
+        )
+
 
 class Article(models.Model):
     class Status(models.TextChoices):
@@ -269,16 +280,7 @@ class Article(models.Model):
         return self.headline
 
     def save(self, *args, **kwargs):
-        now = timezone.now()
-        if self.status == self.Status.PUBLISHED:
-            if self.publish_at is None:
-                self.publish_at = now
-            # Set once: while a scheduled story has not gone live its date
-            # follows the schedule; once live it never moves.
-            if self.first_published_at is None or self.first_published_at > now:
-                self.first_published_at = self.publish_at
-        if self.first_published_at:
-            self.url_date = timezone.localdate(self.first_published_at)
+        self.derive_publication_dates()
         super().save(*args, **kwargs)
         # Old addresses keep working: a stored redirect is derived data,
         # like the URL date itself.
@@ -295,9 +297,26 @@ class Article(models.Model):
     def get_absolute_url(self):
         return self.path
 
+    def clean(self):
+        # Before constraint validation, so that it sees the stored values.
+        self.derive_publication_dates()
+
+    def derive_publication_dates(self):
+        """publish_at, first_published_at and the URL date, from the status."""
+        now = timezone.now()
+        if self.status == self.Status.PUBLISHED:
+            if self.publish_at is None:
+                self.publish_at = now
+            # Set once: while a scheduled story has not gone live its date
+            # follows the schedule; once live it never moves.
+            if self.first_published_at is None or self.first_published_at > now:
+                self.first_published_at = self.publish_at
+        if self.first_published_at:
+            self.url_date = timezone.localdate(self.first_published_at)
+
     @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
+    def from_db(cls, db, field_names, values, *args, **kwargs):
+        instance = super().from_db(db, field_names, values, *args, **kwargs)
         # Remember the stored address, so that a changed one leaves a
         # redirect (only when loaded: a deferred field would cost a query).
         loaded = instance.__dict__

@@ -1,0 +1,383 @@
+"""The newsdesk: stories, authors, sections and photos in the Django admin.
+
+Reporters write and submit for review; only editors (the
+``articles.publish_article`` permission) publish, schedule, unpublish, feature
+or change a published story. That rule is enforced here on the server — in
+the form, in ``save_model``, in ``has_change_permission`` and in the bulk
+actions — not only by hiding fields.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
+from django.contrib.postgres.search import SearchQuery
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from reversion.admin import VersionAdmin
+from taggit.models import Tag
+from taggit.utils import parse_tags
+
+from articles import images, services
+from articles.forms import PhotoForm
+from articles.models import (
+    SEARCH_CONFIG,
+    Article,
+    ArticleRedirect,
+    Author,
+    Byline,
+    Correction,
+    Photo,
+    Section,
+)
+from articles.paginators import EstimatedCountPaginator
+
+
+class ArticleAdminForm(forms.ModelForm):
+    """The story form. ``can_publish`` is set per request by ``get_form``."""
+
+    can_publish = False
+
+    existing_tags = forms.ModelMultipleChoiceField(
+        label="Tags",
+        queryset=Tag.objects.all(),
+        required=False,
+        widget=AutocompleteSelectMultiple(Article._meta.get_field("tags"), admin.site),
+    )
+    new_tags = forms.CharField(
+        label="New tags",
+        required=False,
+        help_text="Tags not used before, separated by commas.",
+    )
+
+    class Meta:
+        model = Article
+        # Tags are edited through existing_tags and new_tags instead.
+        fields = [
+            "headline",
+            "slug",
+            "dek",
+            "body",
+            "section",
+            "lead_photo",
+            "status",
+            "publish_at",
+            "is_featured",
+            "related",
+            "updated_at",
+            "seo_title",
+            "seo_description",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["existing_tags"].initial = list(self.instance.tags.all())
+        if not self.can_publish and "status" in self.fields:
+            self.fields["status"].choices = [
+                (value, label)
+                for value, label in Article.Status.choices
+                if value != Article.Status.PUBLISHED
+            ]
+
+    def clean(self):
+        cleaned = super().clean()
+        status = cleaned.get("status")
+        if status == Article.Status.PUBLISHED and not self.can_publish:
+            raise forms.ValidationError("Only editors can publish a story.")
+        slug = cleaned.get("slug")
+        if status == Article.Status.PUBLISHED and slug:
+            self._check_slug_free_for_date(slug, cleaned.get("publish_at"))
+        return cleaned
+
+    def _check_slug_free_for_date(self, slug, publish_at):
+        first = self.instance.first_published_at
+        now = timezone.now()
+        when = first if first and first <= now else (publish_at or now)
+        url_date = timezone.localdate(when)
+        clash = Article.objects.filter(url_date=url_date, slug=slug).exclude(
+            pk=self.instance.pk
+        )
+        if clash.exists():
+            self.add_error(
+                "slug",
+                f"Another story dated {url_date:%d %B %Y} already uses this slug.",
+            )
+
+    def _save_m2m(self):
+        super()._save_m2m()
+        tags = list(self.cleaned_data.get("existing_tags") or [])
+        tags += parse_tags(self.cleaned_data.get("new_tags") or "")
+        self.instance.tags.set(tags)
+
+
+class BylineInline(admin.TabularInline):
+    model = Byline
+    extra = 0
+    min_num = 1
+    autocomplete_fields = ["author"]
+    fields = ["position", "author", "role"]
+    ordering = ["position"]
+
+
+class CorrectionInline(admin.StackedInline):
+    model = Correction
+    extra = 0
+    fields = [("date", "kind"), "text"]
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Status, with "scheduled" and "live" told apart."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("draft", "Draft"),
+            ("in_review", "In review"),
+            ("scheduled", "Scheduled"),
+            ("live", "Published (live)"),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        match self.value():
+            case "draft" | "in_review":
+                return queryset.filter(status=self.value())
+            case "scheduled":
+                return queryset.filter(
+                    status=Article.Status.PUBLISHED, publish_at__gt=now
+                )
+            case "live":
+                return queryset.published()
+        return queryset
+
+
+@admin.register(Article)
+class ArticleAdmin(VersionAdmin):
+    form = ArticleAdminForm
+    list_display = [
+        "headline",
+        "section",
+        "byline_names",
+        "status_label",
+        "publish_at",
+        "is_featured",
+        "updated_at",
+    ]
+    list_filter = [StatusFilter, "section", "is_featured", "bylines__author"]
+    list_select_related = ["section"]
+    date_hierarchy = "publish_at"
+    search_fields = ["headline"]  # replaced by full-text search below
+    search_help_text = (
+        'Searches headline, standfirst and body. Use "quotes" for phrases and '
+        "-word to exclude."
+    )
+    autocomplete_fields = ["section", "lead_photo", "related"]
+    prepopulated_fields = {"slug": ["headline"]}
+    inlines = [BylineInline, CorrectionInline]
+    actions = ["publish_selected", "unpublish_selected", "feature_selected"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    history_latest_first = True
+    readonly_fields = ["preview_link", "first_published_at"]
+    fieldsets = [
+        (None, {"fields": ["headline", "slug", "dek", "body"]}),
+        ("Filing", {"fields": ["section", "existing_tags", "new_tags", "lead_photo"]}),
+        (
+            "Publishing",
+            {
+                "fields": [
+                    "status",
+                    "publish_at",
+                    "is_featured",
+                    "first_published_at",
+                    "preview_link",
+                ]
+            },
+        ),
+        ("Related stories", {"fields": ["related"]}),
+        (
+            "Advanced",
+            {
+                "classes": ["collapse"],
+                "fields": ["updated_at", "seo_title", "seo_description"],
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                Prefetch("bylines", queryset=Byline.objects.select_related("author"))
+            )
+        )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.can_publish = services.can_publish(request.user)
+        return form
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not services.can_publish(request.user):
+            readonly += ["publish_at", "is_featured", "updated_at"]
+        return readonly
+
+    def has_change_permission(self, request, obj=None):
+        if not super().has_change_permission(request, obj):
+            return False
+        # A published (or scheduled) story is the editors' alone.
+        if obj is not None and obj.status == Article.Status.PUBLISHED:
+            return services.can_publish(request.user)
+        return True
+
+    def has_publish_permission(self, request):
+        return services.can_publish(request.user)
+
+    def save_model(self, request, obj, form, change):
+        if not services.can_publish(request.user):
+            was_published = (
+                change
+                and Article.objects.filter(
+                    pk=obj.pk, status=Article.Status.PUBLISHED
+                ).exists()
+            )
+            if obj.status == Article.Status.PUBLISHED or was_published:
+                raise PermissionDenied("Only editors can publish a story.")
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        article = form.instance
+        latest = max((c.date for c in article.corrections.all()), default=None)
+        if latest:
+            services.bump_updated_at(article, latest)
+
+    def view_on_site(self, obj):
+        return obj.get_absolute_url() if obj.is_live else None
+
+    @admin.display(description="Bylines")
+    def byline_names(self, obj):
+        return ", ".join(byline.author.name for byline in obj.ordered_bylines)
+
+    @admin.display(description="Status", ordering="status")
+    def status_label(self, obj):
+        if obj.is_scheduled:
+            local = timezone.localtime(obj.publish_at)
+            return f"Scheduled for {date_format(local, 'DATETIME_FORMAT')}"
+        return obj.get_status_display()
+
+    @admin.display(description="Preview")
+    def preview_link(self, obj):
+        if not obj.pk:
+            return "Save the story to get a preview link."
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">Preview</a> '
+            "(a shareable link, valid for 7 days, no login needed)",
+            services.preview_url(obj),
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        query = SearchQuery(search_term, search_type="websearch", config=SEARCH_CONFIG)
+        return queryset.filter(search_vector=query), False
+
+    @admin.action(description="Publish selected stories now", permissions=["publish"])
+    def publish_selected(self, request, queryset):
+        count = 0
+        for article in queryset:
+            if not article.is_live:
+                services.publish(article, user=request.user, at=timezone.now())
+                count += 1
+        self.message_user(request, f"Published {count} stories.", messages.SUCCESS)
+
+    @admin.action(description="Unpublish selected stories", permissions=["publish"])
+    def unpublish_selected(self, request, queryset):
+        count = 0
+        for article in queryset.filter(status=Article.Status.PUBLISHED):
+            services.unpublish(article, user=request.user)
+            count += 1
+        self.message_user(request, f"Unpublished {count} stories.", messages.SUCCESS)
+
+    @admin.action(description="Feature selected stories", permissions=["publish"])
+    def feature_selected(self, request, queryset):
+        count = services.set_featured(queryset, user=request.user, featured=True)
+        self.message_user(request, f"Featured {count} stories.", messages.SUCCESS)
+
+
+@admin.register(Section)
+class SectionAdmin(VersionAdmin):
+    list_display = ["name", "slug", "position"]
+    list_editable = ["position"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Author)
+class AuthorAdmin(VersionAdmin):
+    list_display = ["name", "job_title", "email", "user"]
+    search_fields = ["name", "job_title"]
+    prepopulated_fields = {"slug": ["name"]}
+    autocomplete_fields = ["photo", "user"]
+    list_select_related = ["user"]
+
+
+@admin.register(Photo)
+class PhotoAdmin(admin.ModelAdmin):
+    form = PhotoForm
+    list_display = ["thumbnail", "alt_text", "credit", "uploaded_at"]
+    search_fields = ["alt_text", "caption", "credit"]
+    readonly_fields = ["thumbnail", "dimensions"]
+    fields = [
+        "image",
+        "thumbnail",
+        "dimensions",
+        "alt_text",
+        "caption",
+        "credit",
+        ("focal_x", "focal_y"),
+    ]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.uploaded_by = request.user
+        super().save_model(request, obj, form, change)
+        if "image" in form.changed_data:
+            images.make_renditions(obj)
+
+    @admin.display(description="Preview")
+    def thumbnail(self, obj):
+        if not obj.pk or not obj.image:
+            return "—"
+        smallest = min(
+            obj.renditions,
+            key=lambda r: (r["format"] != "jpeg", r["width"]),
+            default=None,
+        )
+        name = smallest["name"] if smallest else obj.image.name
+        return format_html(
+            '<img src="{}" alt="{}" width="160">',
+            obj.image.storage.url(name),
+            obj.alt_text,
+        )
+
+    @admin.display(description="Size")
+    def dimensions(self, obj):
+        return f"{obj.width} × {obj.height} px" if obj.pk else "—"
+
+
+@admin.register(ArticleRedirect)
+class ArticleRedirectAdmin(admin.ModelAdmin):
+    list_display = ["old_path", "article", "created_at"]
+    search_fields = ["old_path"]
+    raw_id_fields = ["article"]

@@ -1,0 +1,56 @@
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from articles.models import Article, Byline
+from tests.factories import make_article, make_author, make_section, make_staff
+
+pytestmark = pytest.mark.django_db
+
+
+def add_articles(count, section, authors, start=0):
+    now = timezone.now()
+    articles = Article.objects.bulk_create(
+        Article(
+            headline=f"Bulk story {i}",
+            slug=f"bulk-{i}",
+            section=section,
+            status=Article.Status.PUBLISHED,
+            publish_at=now - timedelta(minutes=i),
+            first_published_at=now - timedelta(minutes=i),
+            url_date=(now - timedelta(minutes=i)).date(),
+        )
+        for i in range(start, start + count)
+    )
+    Byline.objects.bulk_create(
+        Byline(article=a, author=authors[i % len(authors)], position=0)
+        for i, a in enumerate(articles)
+    )
+
+
+def count_queries(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_changelist_and_change_form_queries_do_not_grow_with_the_archive(client):
+    """10 or 1,000 stories: the desk's pages run the same number of queries."""
+    client.force_login(make_staff("editor", "Editor"))
+    section = make_section()
+    authors = [make_author() for _ in range(3)]
+    add_articles(10, section, authors)
+    article = make_article(section=section, authors=authors, tags=["a", "b"])
+    change = reverse("admin:articles_article_change", args=[article.pk])
+    changelist = reverse("admin:articles_article_changelist")
+    search = changelist + "?q=story"
+    small = [count_queries(client, url) for url in (changelist, change, search)]
+    add_articles(990, section, authors, start=10)
+    large = [count_queries(client, url) for url in (changelist, change, search)]
+    assert small == large
+    assert max(large) <= 20

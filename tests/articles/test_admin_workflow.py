@@ -1,0 +1,173 @@
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from articles.models import Article
+from tests.articles.admin_helpers import (
+    article_form_data,
+    change_form_data,
+    split_datetime,
+)
+from tests.factories import make_article, make_author, make_section, make_staff
+
+pytestmark = pytest.mark.django_db
+
+ADD_URL = reverse("admin:articles_article_add")
+LIST_URL = reverse("admin:articles_article_changelist")
+
+
+@pytest.fixture
+def reporter_client(client):
+    client.force_login(make_staff("reporter", "Reporter"))
+    return client
+
+
+@pytest.fixture
+def editor_client(client):
+    client.force_login(make_staff("editor", "Editor"))
+    return client
+
+
+def change_url(article):
+    return reverse("admin:articles_article_change", args=[article.pk])
+
+
+def test_reporter_files_a_draft_and_submits_it_for_review(reporter_client):
+    """A reporter can write a story and send it to the editors."""
+    data = article_form_data(section=make_section(), authors=[make_author()])
+    response = reporter_client.post(ADD_URL, data)
+    assert response.status_code == 302
+    article = Article.objects.get(slug="a-story-from-the-desk")
+    assert article.status == Article.Status.DRAFT
+    data = change_form_data(article, status="in_review")
+    assert reporter_client.post(change_url(article), data).status_code == 302
+    article.refresh_from_db()
+    assert article.status == Article.Status.IN_REVIEW
+    assert article.created_by.username == "reporter"
+
+
+def test_reporter_cannot_publish_through_the_add_form(reporter_client):
+    """A forged status=published from a reporter is refused and nothing is stored."""
+    data = article_form_data(
+        section=make_section(), authors=[make_author()], status="published"
+    )
+    response = reporter_client.post(ADD_URL, data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors
+    assert not Article.objects.exists()
+
+
+def test_reporter_cannot_publish_their_draft_through_the_change_form(reporter_client):
+    """Changing a draft's status to published is refused."""
+    article = make_article(status=Article.Status.DRAFT, authors=[make_author()])
+    data = change_form_data(article, status="published")
+    response = reporter_client.post(change_url(article), data)
+    assert response.status_code == 200
+    article.refresh_from_db()
+    assert article.status == Article.Status.DRAFT
+    assert not Article.objects.published().exists()
+
+
+def test_reporter_cannot_schedule_by_setting_publish_at(reporter_client):
+    """publish_at is not the reporter's to set; a posted value is ignored."""
+    article = make_article(status=Article.Status.IN_REVIEW, authors=[make_author()])
+    soon = timezone.now() + timedelta(hours=2)
+    data = change_form_data(article, **split_datetime(soon))
+    reporter_client.post(change_url(article), data)
+    article.refresh_from_db()
+    assert article.publish_at is None
+
+
+def test_reporter_cannot_edit_or_unpublish_a_published_story(reporter_client):
+    """A published story is read-only for a reporter; a POST gets 403."""
+    article = make_article(authors=[make_author()], headline="Original")
+    page = reporter_client.get(change_url(article))
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    for status in ["published", "draft"]:
+        data = change_form_data(article, headline="Defaced", status=status)
+        assert reporter_client.post(change_url(article), data).status_code == 403
+    article.refresh_from_db()
+    assert article.headline == "Original"
+    assert article.is_live
+
+
+def test_reporter_cannot_publish_through_a_bulk_action(reporter_client):
+    """The publish actions are neither offered to nor run for a reporter."""
+    article = make_article(status=Article.Status.IN_REVIEW)
+    page = reporter_client.get(LIST_URL)
+    assert b"publish_selected" not in page.content
+    for action in ["publish_selected", "feature_selected"]:
+        reporter_client.post(
+            LIST_URL, {"action": action, "_selected_action": [article.pk]}
+        )
+    article.refresh_from_db()
+    assert article.status == Article.Status.IN_REVIEW
+    assert not article.is_featured
+
+
+def test_reporter_cannot_unpublish_through_a_bulk_action(reporter_client):
+    """Unpublishing by bulk action is refused as well."""
+    article = make_article()
+    reporter_client.post(
+        LIST_URL, {"action": "unpublish_selected", "_selected_action": [article.pk]}
+    )
+    article.refresh_from_db()
+    assert article.is_live
+
+
+def test_editor_publishes_from_the_change_form(editor_client):
+    """An editor's publish goes live at once and sets the first publication."""
+    article = make_article(status=Article.Status.IN_REVIEW, authors=[make_author()])
+    data = change_form_data(article, status="published")
+    assert editor_client.post(change_url(article), data).status_code == 302
+    article.refresh_from_db()
+    assert article.is_live
+    assert article.first_published_at is not None
+
+
+def test_editor_schedules_and_the_desk_shows_it(editor_client):
+    """A future publish_at shows as "Scheduled for …" and stays off the site."""
+    article = make_article(status=Article.Status.IN_REVIEW, authors=[make_author()])
+    later = timezone.now() + timedelta(days=1)
+    data = change_form_data(article, status="published", **split_datetime(later))
+    editor_client.post(change_url(article), data)
+    article.refresh_from_db()
+    assert article.is_scheduled
+    assert b"Scheduled for" in editor_client.get(LIST_URL).content
+    assert not Article.objects.published().filter(pk=article.pk).exists()
+
+
+def test_editor_bulk_actions_publish_unpublish_and_feature(editor_client):
+    """The desk's bulk actions do what they say."""
+    draft = make_article(status=Article.Status.DRAFT)
+    live = make_article()
+    editor_client.post(
+        LIST_URL, {"action": "publish_selected", "_selected_action": [draft.pk]}
+    )
+    editor_client.post(
+        LIST_URL, {"action": "unpublish_selected", "_selected_action": [live.pk]}
+    )
+    editor_client.post(
+        LIST_URL, {"action": "feature_selected", "_selected_action": [draft.pk]}
+    )
+    draft.refresh_from_db()
+    live.refresh_from_db()
+    assert draft.is_live and draft.is_featured
+    assert live.status == Article.Status.DRAFT
+
+
+def test_publishing_a_clashing_slug_gets_a_form_error(editor_client):
+    """Two stories cannot share a slug on one date: a clear error, not a 500."""
+    make_article(slug="same-slug", publish_at=timezone.now() - timedelta(minutes=5))
+    article = make_article(
+        status=Article.Status.DRAFT, slug="same-slug", authors=[make_author()]
+    )
+    data = change_form_data(
+        article, status="published", **split_datetime(timezone.now())
+    )
+    response = editor_client.post(change_url(article), data)
+    assert response.status_code == 200
+    assert "already uses this slug" in str(response.context["adminform"].form.errors)

@@ -1,0 +1,53 @@
+import pytest
+
+from articles.models import Article
+from tests.factories import make_article
+
+pytestmark = pytest.mark.django_db
+
+
+def test_old_url_answers_301_after_a_slug_change(client):
+    """Links shared before a slug change still reach the story."""
+    article = make_article(slug="first-slug")
+    old = article.get_absolute_url()
+    article.slug = "better-slug"
+    article.save()
+    response = client.get(old)
+    assert response.status_code == 301
+    assert response["Location"] == article.get_absolute_url()
+    assert client.get(article.get_absolute_url()).status_code == 200
+
+
+def test_a_chain_of_changes_all_lead_to_the_latest(client):
+    """Every earlier address answers 301 to the current one."""
+    article = make_article(slug="one")
+    old_paths = []
+    for slug in ["two", "three"]:
+        old_paths.append(article.get_absolute_url())
+        article = Article.objects.get(pk=article.pk)
+        article.slug = slug
+        article.save()
+    for path in old_paths:
+        assert client.get(path)["Location"] == article.get_absolute_url()
+
+
+def test_changing_back_removes_the_redirect(client):
+    """Returning to an old slug serves the story there, not a loop."""
+    article = make_article(slug="a")
+    article.slug = "b"
+    article.save()
+    article = Article.objects.get(pk=article.pk)
+    article.slug = "a"
+    article.save()
+    assert client.get(article.get_absolute_url()).status_code == 200
+
+
+def test_unpublished_story_old_url_is_404(client):
+    """A redirect never reveals a story that has been taken down."""
+    article = make_article(slug="x")
+    old = article.get_absolute_url()
+    article.slug = "y"
+    article.save()
+    article.status = Article.Status.DRAFT
+    article.save()
+    assert client.get(old).status_code == 404
