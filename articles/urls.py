@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from articles import views
+from articles import feeds, views
 
 
 class FixedDigitsConverter:
@@ -40,5 +40,14 @@ urlpatterns = [
     path("section/<slug:slug>/", views.section_detail, name="section"),
     path("author/<slug:slug>/", views.author_detail, name="author"),
     path("tag/<slug:slug>/", views.tag_detail, name="tag"),
+    path("search/", views.search, name="search"),
+    path("feeds/rss/", feeds.LatestFeed(), name="feed-rss"),
+    path("feeds/atom/", feeds.LatestAtomFeed(), name="feed-atom"),
+    path("section/<slug:slug>/rss/", feeds.SectionFeed(), name="section-feed-rss"),
+    path("section/<slug:slug>/atom/", feeds.SectionAtomFeed(), name="section-feed-atom"),
+    path("author/<slug:slug>/rss/", feeds.AuthorFeed(), name="author-feed-rss"),
+    path("author/<slug:slug>/atom/", feeds.AuthorAtomFeed(), name="author-feed-atom"),
+    path("tag/<slug:slug>/rss/", feeds.TagFeed(), name="tag-feed-rss"),
+    path("tag/<slug:slug>/atom/", feeds.TagAtomFeed(), name="tag-feed-atom"),
     path("preview/<str:token>/", views.article_preview, name="preview"),
 ]

@@ -87,3 +87,7 @@ def tag_detail(request, slug):
     return render(
         request, "articles/tag_detail.html", {"tag_slug": slug, "articles": articles}
     )
+
+
+def search(request):
+    raise Http404
