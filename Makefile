@@ -25,7 +25,7 @@ else
 DB_START = echo external
 endif
 
-.PHONY: help run test lint format manage stop install lock browser db migrate check-python clean
+.PHONY: help run test lint format manage stop install lock browser browser-chromium db migrate check-python clean
 
 help:
 	@echo "make run      set up everything and serve the site with demo content"
@@ -77,8 +77,14 @@ test: install browser
 	if [ "$$started" = started ]; then $(LOCALDB) stop >/dev/null; fi; \
 	exit $$status
 
-# Browser tests need Chromium: install Debian's package when we may.
-browser:
+# Browser tests need Chromium (Debian's package, installed when we may) and
+# axe-core from npm for the accessibility checks.
+browser: browser-chromium tests/site/axe/node_modules/.installed
+tests/site/axe/node_modules/.installed: tests/site/axe/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/site/axe --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the accessibility (axe-core) tests will not run."; fi
+browser-chromium:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "Installing Chromium for the browser tests (apt-get install chromium) ..."; \

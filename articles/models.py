@@ -423,3 +423,20 @@ class ArticleRedirect(models.Model):
 
     def __str__(self):
         return self.old_path
+
+
+class ContentVersion(models.Model):
+    """One row: a counter bumped whenever anything readers see changes.
+
+    Cached pages are keyed by it, so a publish shows up at once on every web
+    process and machine, whatever the cache backend. ``next_publish_at`` is
+    the time the next scheduled story goes live: when it passes, the first
+    reader to notice bumps the counter (scheduling needs no cron here either).
+    """
+
+    version = models.PositiveBigIntegerField(default=1)
+    next_publish_at = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"content version {self.version}"

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from articles.caching import content_changed
 from articles.models import Article, Correction
 
 PUBLISH_PERMISSION = "articles.publish_article"
@@ -47,7 +48,9 @@ def unpublish(article, *, user):
 
 def set_featured(queryset, *, user, featured):
     check_can_publish(user)
-    return queryset.update(is_featured=featured, modified_at=timezone.now())
+    count = queryset.update(is_featured=featured, modified_at=timezone.now())
+    content_changed()  # update() sends no signal
+    return count
 
 
 @transaction.atomic

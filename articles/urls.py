@@ -44,7 +44,9 @@ urlpatterns = [
     path("feeds/rss/", feeds.LatestFeed(), name="feed-rss"),
     path("feeds/atom/", feeds.LatestAtomFeed(), name="feed-atom"),
     path("section/<slug:slug>/rss/", feeds.SectionFeed(), name="section-feed-rss"),
-    path("section/<slug:slug>/atom/", feeds.SectionAtomFeed(), name="section-feed-atom"),
+    path(
+        "section/<slug:slug>/atom/", feeds.SectionAtomFeed(), name="section-feed-atom"
+    ),
     path("author/<slug:slug>/rss/", feeds.AuthorFeed(), name="author-feed-rss"),
     path("author/<slug:slug>/atom/", feeds.AuthorAtomFeed(), name="author-feed-atom"),
     path("tag/<slug:slug>/rss/", feeds.TagFeed(), name="tag-feed-rss"),

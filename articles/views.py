@@ -1,21 +1,27 @@
-"""The reader's site. Every story query starts from ``Article.objects.published()``."""
+"""The reader's site. Every story query starts from ``Article.objects.published()``
+(through ``articles.reader``), and every page runs a fixed number of queries."""
 
 import datetime
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_response_headers
+from django.utils.http import http_date
 from django.views.decorators.cache import never_cache
+from taggit.models import Tag
 
-from articles import services
+from articles import reader, services
+from articles.caching import cache_public_page
 from articles.models import Article, ArticleRedirect, Author, Section
 
 
+@cache_public_page
 def home(request):
-    """The front page: the lead story, the featured stories, the latest."""
-    latest = list(Article.objects.published().for_listing()[:20])
-    return render(request, "articles/home.html", {"latest": latest})
+    """The front page: the lead story, the featured stories, the latest per section."""
+    return render(request, "articles/home.html", reader.front_page())
 
 
+@cache_public_page
 def article_detail(request, year, month, day, slug):
     """A story at its dated address; an old address answers 301 to the new one."""
     try:
@@ -37,57 +43,88 @@ def article_detail(request, year, month, day, slug):
         if moved and moved.article.is_live:
             return redirect(moved.article.get_absolute_url(), permanent=True)
         raise Http404("No story at this address.")
-    return render(request, "articles/article_detail.html", {"article": article})
+    return _render_article(request, article)
+
+
+def _render_article(request, article, preview=False):
+    related = reader.related_stories(article)
+    context = {
+        "article": article,
+        "preview": preview,
+        "related": related,
+        "more_from_section": reader.more_from_section(
+            article, exclude=[a.pk for a in related]
+        ),
+    }
+    response = render(request, "articles/article_detail.html", context)
+    if article.last_modified and not preview:
+        response.headers["Last-Modified"] = _http_date(
+            max(article.last_modified, article.modified_at)
+        )
+    return response
+
+
+def _http_date(value):
+    return http_date(value.timestamp())
 
 
 @never_cache
 def article_preview(request, token):
     """A story as readers will see it, from a signed link (no login needed)."""
-    article = services.article_from_preview_token(token)
-    if article is None:
+    found = services.article_from_preview_token(token)
+    if found is None:
         response = render(request, "articles/preview_invalid.html", status=404)
     else:
-        article = Article.objects.for_detail().get(pk=article.pk)
-        response = render(
-            request,
-            "articles/article_detail.html",
-            {"article": article, "preview": True},
-        )
+        article = Article.objects.for_detail().get(pk=found.pk)
+        response = _render_article(request, article, preview=True)
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Cache-Control"] = "private, no-store"
     return response
 
 
+@cache_public_page
 def section_detail(request, slug):
+    """A section's stories, newest first, paginated."""
     section = get_object_or_404(Section, slug=slug)
-    articles = Article.objects.published().filter(section=section).for_listing()[:30]
+    page = reader.paginate(request, Article.objects.published().filter(section=section))
     return render(
-        request,
-        "articles/section_detail.html",
-        {"section": section, "articles": articles},
+        request, "articles/section_detail.html", {"section": section, "page": page}
     )
 
 
+@cache_public_page
 def author_detail(request, slug):
+    """An author's portrait, bio and stories."""
     author = get_object_or_404(Author.objects.select_related("photo"), slug=slug)
-    articles = (
-        Article.objects.published().filter(bylines__author=author).for_listing()[:30]
+    page = reader.paginate(
+        request, Article.objects.published().filter(bylines__author=author)
     )
     return render(
-        request, "articles/author_detail.html", {"author": author, "articles": articles}
+        request, "articles/author_detail.html", {"author": author, "page": page}
     )
 
 
+@cache_public_page
 def tag_detail(request, slug):
-    articles = list(
-        Article.objects.published().filter(tags__slug=slug).for_listing()[:30]
-    )
-    if not articles:
-        raise Http404("No stories with this tag.")
-    return render(
-        request, "articles/tag_detail.html", {"tag_slug": slug, "articles": articles}
-    )
+    """Stories with a tag."""
+    tag = get_object_or_404(Tag, slug=slug)
+    page = reader.paginate(request, Article.objects.published().filter(tags=tag))
+    return render(request, "articles/tag_detail.html", {"tag": tag, "page": page})
 
 
 def search(request):
-    raise Http404
+    """Full-text search over published stories."""
+    terms = " ".join(request.GET.get("q", "").split())
+    context = {"terms": terms, "page": None, "problem": None}
+    if not terms:
+        context["problem"] = "empty"
+    elif len(terms) > reader.MAX_QUERY_LENGTH:
+        context["problem"] = "too_long"
+        context["max_length"] = reader.MAX_QUERY_LENGTH
+    elif "\x00" in terms:
+        context["problem"] = "junk"
+    else:
+        context["page"] = reader.search(request, terms)
+    response = render(request, "articles/search.html", context)
+    patch_response_headers(response, cache_timeout=60)
+    return response

@@ -2,10 +2,14 @@
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+AXE_SCRIPT = (
+    Path(__file__).parent / "site" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+)
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM
 # would otherwise refuse to be called from it.
@@ -13,26 +17,36 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(config, items):
-    if CHROMIUM:
-        return
-    browser_items = [item for item in items if item.get_closest_marker("browser")]
-    if browser_items:
-        config.hook.pytest_deselected(items=browser_items)
-        items[:] = [item for item in items if item not in browser_items]
-        config._browser_tests_not_run = len(browser_items)
+    """Tests that cannot run here are set aside loudly, never silently."""
+    reasons = {}
+    if not CHROMIUM:
+        reasons["browser"] = (
+            "Chromium is not installed and could not be installed here (needs root "
+            "and apt-get); install Debian's 'chromium' package"
+        )
+    if not AXE_SCRIPT.exists():
+        reasons["axe"] = (
+            "axe-core is not installed (needs npm); run "
+            "'npm ci --prefix tests/site/axe'"
+        )
+    config._not_run = {}
+    for marker, reason in reasons.items():
+        held = [item for item in items if item.get_closest_marker(marker)]
+        if held:
+            config.hook.pytest_deselected(items=held)
+            items[:] = [item for item in items if item not in held]
+            config._not_run[marker] = (len(held), reason)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    missing = getattr(config, "_browser_tests_not_run", 0)
-    if missing:
+    for marker, (count, reason) in getattr(config, "_not_run", {}).items():
         terminalreporter.write_line(
-            f"BROWSER TESTS DID NOT RUN ({missing} tests): Chromium is not installed "
-            "and could not be installed here (needs root and apt-get). "
-            "Install Debian's 'chromium' package and run make test again.",
+            f"{marker.upper()} TESTS DID NOT RUN ({count} tests): {reason}, "
+            "then run make test again.",
             red=True,
             bold=True,
         )
-    elif CHROMIUM:
+    if CHROMIUM and "browser" not in getattr(config, "_not_run", {}):
         terminalreporter.write_line(f"Browser tests ran in Chromium ({CHROMIUM}).")
 
 
@@ -63,3 +77,16 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 
         test = settings.DATABASES["default"].setdefault("TEST", {})
         test["NAME"] = f"test_{settings.DATABASES['default']['NAME']}_{suffix}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Each test starts with an empty cache and no remembered content version."""
+    from django.core.cache import cache
+
+    from articles import caching
+
+    cache.clear()
+    caching._local.memo = None
+    yield
+    caching._local.memo = None

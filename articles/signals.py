@@ -1,0 +1,30 @@
+"""Keep cached reader pages honest: any change readers can see bumps the
+content version (see ``articles.caching``). Invalidation is the one job done
+in signals, because every write path — admin, actions, services, shell —
+must trigger it and none of them should have to remember to."""
+
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from taggit.models import TaggedItem
+
+from articles.caching import content_changed
+from articles.models import Article, Author, Byline, Correction, Photo, Section
+
+WATCHED = (Article, Author, Byline, Correction, Photo, Section, TaggedItem)
+
+
+def _changed(sender, **kwargs):
+    if not kwargs.get("raw"):
+        content_changed()
+
+
+def connect():
+    for model in WATCHED:
+        post_save.connect(
+            _changed, sender=model, dispatch_uid=f"content-{model.__name__}"
+        )
+        post_delete.connect(
+            _changed, sender=model, dispatch_uid=f"content-del-{model.__name__}"
+        )
+    m2m_changed.connect(
+        _changed, sender=Article.related.through, dispatch_uid="content-related"
+    )

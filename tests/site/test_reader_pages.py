@@ -1,0 +1,319 @@
+"""The reader's site over Django's test client: what shows, what never shows,
+how many queries each page costs, and how caching behaves."""
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from articles import services
+from articles.models import Correction
+from tests.factories import (
+    make_article,
+    make_author,
+    make_photo,
+    make_section,
+    make_staff,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def hidden_stories(section):
+    now = timezone.now()
+    return [
+        make_article(
+            section=section, headline="Hidden draft", status="draft", tags=["shared"]
+        ),
+        make_article(
+            section=section,
+            headline="Hidden review",
+            status="in_review",
+            tags=["shared"],
+        ),
+        make_article(
+            section=section,
+            headline="Hidden scheduled",
+            publish_at=now + timedelta(minutes=1),
+            tags=["shared"],
+            is_featured=True,
+        ),
+    ]
+
+
+def test_nothing_unpublished_appears_on_any_page(client):
+    """Drafts, stories in review and scheduled stories stay off every page."""
+    section = make_section(slug="news")
+    author = make_author(slug="ann")
+    visible = make_article(
+        section=section,
+        headline="Visible story",
+        authors=[author],
+        tags=["shared"],
+        is_featured=True,
+    )
+    hidden = hidden_stories(section)
+    for story in hidden:
+        story.bylines.create(author=author, position=0)
+        visible.related.add(story)
+    pages = [
+        "/",
+        visible.get_absolute_url(),
+        reverse("articles:section", args=["news"]),
+        reverse("articles:author", args=["ann"]),
+        reverse("articles:tag", args=["shared"]),
+        reverse("articles:search") + "?q=hidden",
+        reverse("articles:search") + "?q=story",
+    ]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert b"Hidden" not in response.content, url
+    assert b"Visible story" in client.get("/").content
+    for story in hidden:
+        story.url_date = story.url_date or timezone.localdate()
+        assert (
+            client.get(f"/{story.url_date:%Y/%m/%d}/{story.slug}/").status_code == 404
+        )
+
+
+def build_rich_story(section, *, bylines, tags, related, corrections, photo):
+    authors = [make_author() for _ in range(bylines)]
+    tag_names = [f"tag-{i}" for i in range(tags)]
+    article = make_article(
+        section=section, authors=authors, tags=tag_names, lead_photo=photo
+    )
+    for _ in range(related):
+        article.related.add(make_article(section=section, tags=tag_names[:1]))
+    for i in range(corrections):
+        Correction.objects.create(article=article, text=f"Fixed {i}")
+    return article
+
+
+def count_queries(client, url):
+    """Queries for an uncached view of ``url`` (after a warm-up elsewhere)."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    cache.clear()
+    client.get(reverse("articles:search"))  # content version, navigation
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200
+    assert response["X-Cache"] == "miss"
+    return len(ctx.captured_queries)
+
+
+def test_article_page_queries_are_fixed(client, media):
+    """3 bylines, 8 tags, 6 related and 3 corrections cost what 1 of each does."""
+    photo = make_photo()
+    section = make_section()
+    small = build_rich_story(
+        section, bylines=1, tags=1, related=1, corrections=1, photo=photo
+    )
+    big = build_rich_story(
+        section, bylines=3, tags=8, related=6, corrections=3, photo=photo
+    )
+    counts = [count_queries(client, a.get_absolute_url()) for a in (small, big)]
+    assert counts[0] == counts[1]
+    assert counts[1] <= 6
+
+
+def test_home_page_queries_are_fixed(client, media):
+    """The front page with 100 stories runs as many queries as with 10."""
+    sections = [make_section() for _ in range(5)]
+    photo = make_photo()
+    for i in range(10):
+        make_article(
+            section=sections[i % 5],
+            authors=[make_author()],
+            lead_photo=photo,
+            is_featured=i < 3,
+        )
+    small = count_queries(client, "/")
+    for i in range(90):
+        make_article(
+            section=sections[i % 5],
+            authors=[make_author()],
+            lead_photo=photo,
+            is_featured=i < 10,
+        )
+    large = count_queries(client, "/")
+    assert small == large
+    assert large <= 8
+
+
+def test_cached_page_costs_no_query(client, django_assert_num_queries):
+    """A page from the page cache is served without touching the database."""
+    article = make_article()
+    client.get(article.get_absolute_url())
+    with django_assert_num_queries(0):
+        response = client.get(article.get_absolute_url())
+    assert response["X-Cache"] == "hit"
+    cache_control = response["Cache-Control"]
+    for part in ["public", "max-age=60", "s-maxage=300", "stale-while-revalidate=600"]:
+        assert part in cache_control
+
+
+def test_repeated_request_with_validators_gets_304(client):
+    """A browser or CDN revalidating with ETag or Last-Modified gets 304."""
+    article = make_article()
+    first = client.get(article.get_absolute_url())
+    assert first["ETag"]
+    assert first["Last-Modified"]
+    again = client.get(
+        article.get_absolute_url(), headers={"if-none-match": first["ETag"]}
+    )
+    assert again.status_code == 304
+    again = client.get(
+        article.get_absolute_url(),
+        headers={"if-modified-since": first["Last-Modified"]},
+    )
+    assert again.status_code == 304
+
+
+def test_cached_front_page_shows_a_new_story_at_once(
+    client, django_capture_on_commit_callbacks
+):
+    """Publishing invalidates the page cache: the new story is there immediately."""
+    make_article(headline="Older story")
+    assert b"Older story" in client.get("/").content
+    assert client.get("/")["X-Cache"] == "hit"
+    draft = make_article(headline="Breaking story", status="draft")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.publish(draft, user=make_staff("ed", "Editor"))
+    assert b"Breaking story" in client.get("/").content
+
+
+def test_scheduled_story_appears_when_its_time_comes(
+    client, django_capture_on_commit_callbacks
+):
+    """No cron: the cache notices the scheduled time has passed."""
+    from articles import caching
+
+    soon = timezone.now() + timedelta(seconds=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        make_article(headline="Timed story", publish_at=soon)
+    assert b"Timed story" not in client.get("/").content
+    import time
+
+    time.sleep(max(0, (soon - timezone.now()).total_seconds()) + 0.1)
+    caching._local.memo = None  # the 1-second memo elapsed in real life
+    assert b"Timed story" in client.get("/").content
+
+
+@pytest.mark.parametrize("page", ["abc", "0", "-1", "999", "1.5", "9" * 30, "%00"])
+def test_junk_and_out_of_range_page_numbers_are_404(client, page):
+    """?page= that is not a page of the archive answers 404, never 500."""
+    section = make_section(slug="s")
+    make_article(section=section)
+    assert client.get(f"/section/s/?page={page}").status_code == 404
+
+
+def test_archive_pages(client):
+    """Section pages page through older stories."""
+    section = make_section(slug="s")
+    for i in range(25):
+        make_article(
+            section=section,
+            headline=f"Archive {i:02d}",
+            publish_at=timezone.now() - timedelta(hours=i + 1),
+        )
+    first = client.get("/section/s/").content.decode()
+    second = client.get("/section/s/?page=2").content.decode()
+    assert "Archive 00" in first and "Archive 19" in first and "Archive 20" not in first
+    assert "Archive 24" in second and 'rel="next"' in first
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "   ", "a" * 500, "\x00", "'\";--", "<script>", "-", '"', "or or", "☃ 日本"],
+)
+def test_search_with_empty_junk_or_long_query_is_friendly(client, query):
+    """Whatever is typed into search, the answer is a page, not an error."""
+    make_article(headline="Council budget")
+    response = client.get(reverse("articles:search"), {"q": query})
+    assert response.status_code == 200
+    assert b"<script>" not in response.content.split(b"<main")[1]
+
+
+def test_search_ranks_and_highlights(client):
+    """Headline matches rank first; phrases, -exclusion and OR work; marked."""
+    make_article(headline="Harbour bridge closes", body="<p>Traffic will move.</p>")
+    make_article(
+        headline="Other news", body="<p>The harbour bridge closes for repairs.</p>"
+    )
+    make_article(headline="Bridge club", body="<p>Cards and bridge.</p>")
+    response = client.get(reverse("articles:search"), {"q": '"bridge closes"'})
+    text = response.content.decode()
+    assert text.index("Harbour bridge closes") < text.index("Other news")
+    assert "<mark>bridge</mark>" in text
+    assert "Bridge club" not in text
+    text = client.get(
+        reverse("articles:search"), {"q": "bridge -harbour"}
+    ).content.decode()
+    assert "Bridge club" in text and "Other news" not in text
+    text = client.get(
+        reverse("articles:search"), {"q": "cards or traffic"}
+    ).content.decode()
+    assert "Bridge club" in text and "Harbour bridge closes" in text
+
+
+def test_json_ld_survives_a_hostile_headline(client):
+    """An editor's </script> cannot break out of the JSON-LD block."""
+    article = make_article(
+        headline='</script><script>alert("x")</script>', authors=[make_author()]
+    )
+    Correction.objects.create(article=article, text="Corrected the name")
+    html = client.get(article.get_absolute_url()).content.decode()
+    blocks = re.findall(
+        r'<script type="application/ld\+json">(.*?)</script>', html, re.S
+    )
+    assert len(blocks) == 2
+    data = json.loads(blocks[0])
+    assert data["@type"] == "NewsArticle"
+    assert data["headline"] == article.headline
+    assert data["author"][0]["@type"] == "Person"
+    assert data["correction"][0]["text"] == "Corrected the name"
+    assert json.loads(blocks[1])["@type"] == "BreadcrumbList"
+    assert '<script>alert("x")' not in html
+
+
+def test_article_page_metadata(client, media):
+    """Canonical, Open Graph article tags, a sized og:image and a Twitter card."""
+    author = make_author(slug="writer")
+    article = make_article(
+        authors=[author], tags=["budget"], lead_photo=make_photo(size=(1400, 900))
+    )
+    html = client.get(article.get_absolute_url()).content.decode()
+    assert (
+        f'<link rel="canonical" href="http://127.0.0.1:8000{article.get_absolute_url()}">'
+        in html
+    )
+    for prop in [
+        "article:published_time",
+        "article:modified_time",
+        "article:author",
+        "article:section",
+        "article:tag",
+        "og:image:width",
+        "og:image:height",
+    ]:
+        assert f'property="{prop}"' in html, prop
+    assert 'name="twitter:card" content="summary_large_image"' in html
+
+
+def test_styled_404(client):
+    """A missing page is a page of the site, with search."""
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    assert b"Page not found" in response.content
