@@ -31,7 +31,8 @@ def newsroom(settings, tmp_path):
         section=politics,
         headline="Council approves the harbour budget",
         dek="A late-night vote ends months of argument.",
-        body="<p>The council voted for the <strong>harbour budget</strong> after a long debate.</p>"
+        body="<p>The council voted for the <strong>harbour budget</strong> "
+        "after a long debate.</p>"
         "<h2>What changes</h2><ul><li>New ferries</li><li>Longer hours</li></ul>",
         authors=authors,
         tags=["harbour", "budget"],
@@ -99,7 +100,8 @@ def test_no_page_scrolls_sideways_on_a_phone(live_server, browser, newsroom):
     for path in reader_pages(newsroom):
         page.goto(live_server.url + path)
         overflow = page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            "document.documentElement.scrollWidth"
+            " - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px"
     context.close()
@@ -120,7 +122,8 @@ def test_axe_finds_no_serious_accessibility_problems(live_server, browser, newsr
                 ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})"""
         )
         serious = [
-            f"{v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. {v['nodes'][0]['html'][:120]})"
+            f"{v['id']}: {v['help']} ({len(v['nodes'])}x, "
+            f"e.g. {v['nodes'][0]['html'][:120]})"
             for v in result["violations"]
             if v["impact"] in ("serious", "critical")
         ]
