@@ -6,11 +6,13 @@ DATABASE_URL, so a forgotten variable cannot reach production silently.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -79,6 +81,7 @@ INSTALLED_APPS = [
     "reversion",
     "django_prose_editor",
     "django_tasks_db",
+    "axes",
     "newsroom",
     "articles",
     "newsletter",
@@ -86,6 +89,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "newsroom.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -94,6 +98,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "newsroom.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: it turns a lockout into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "newsroom.urls"
@@ -107,6 +114,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "newsroom.context_processors.site",
@@ -161,6 +169,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": _validators + "NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# Brute force on the admin login: after AXES_FAILURE_LIMIT failures for one
+# username from one address, that pair is locked out for the cool-off. The
+# pair (not the username alone) so that nobody can lock an editor out of the
+# desk by guessing at their name from elsewhere.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(env("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(env("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_VERBOSE = False
 
 # Internationalisation ------------------------------------------------------
 
@@ -231,6 +254,8 @@ TASKS = {
 }
 
 # Security ------------------------------------------------------------------
+# Production (DEBUG off) is secure by default; every switch can be set from
+# the environment for unusual set-ups. `manage.py check --deploy` passes.
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
@@ -239,6 +264,57 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Load balancers check health over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preload is a promise to browsers that the whole domain is HTTPS-only;
+# set SECURE_HSTS_PRELOAD=false if a subdomain still serves plain HTTP.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+# Behind a proxy that terminates TLS, e.g. SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto
+# (trust it only if the proxy always sets it).
+if _proxy_header := env("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + _proxy_header.upper().replace("-", "_"),
+        env("SECURE_PROXY_SSL_VALUE", "https"),
+    )
+
+# Content-Security-Policy (Django's own middleware). Reader pages run no
+# script at all; the admin's rich-text editor needs its scripts (nonce) and
+# one style element that Tiptap injects (its hash; recompute after upgrading
+# django-prose-editor: the CSP browser test names the new one).
+_media_origin = (
+    "{0.scheme}://{0.netloc}".format(urlsplit(MEDIA_URL))
+    if MEDIA_URL.startswith("http")
+    else None
+)
+_images = [CSP.SELF, "data:", *filter(None, [_media_origin])]
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": _images,
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+TIPTAP_STYLE_HASHES = env_list(
+    "TIPTAP_STYLE_HASHES", ["'sha256-PlumsSlvJ7vvWzjqibGAYKq92O3y/4JTxWWsWJvyUYA='"]
+)
+ADMIN_CSP = {
+    **SECURE_CSP,
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, *TIPTAP_STYLE_HASHES],
+    "img-src": [*_images, "blob:"],
+    "base-uri": [CSP.SELF],
+    "frame-ancestors": [CSP.SELF],  # the admin's related-object popups
+}
 
 # Logging: everything to standard output, for the process manager to collect.
 
@@ -258,3 +334,32 @@ LOGGING = {
         },
     },
 }
+
+# Newsletter ----------------------------------------------------------------
+# Documented in README.md ("Newsletter settings") and .env.example.
+
+# Printed in every newsletter's footer (anti-spam laws require it).
+NEWSLETTER_POSTAL_ADDRESS = env(
+    "NEWSLETTER_POSTAL_ADDRESS", "1 Example Street, Example City" if DEBUG else ""
+)
+# The mailto half of List-Unsubscribe; defaults to unsubscribe@<site host>.
+NEWSLETTER_UNSUBSCRIBE_MAILTO = env(
+    "NEWSLETTER_UNSUBSCRIBE_MAILTO", f"unsubscribe@{_site_host}"
+)
+# Signups allowed per client IP in a window of seconds (then 429).
+NEWSLETTER_SIGNUPS_PER_IP = int(env("NEWSLETTER_SIGNUPS_PER_IP", "10"))
+NEWSLETTER_SIGNUP_WINDOW = int(env("NEWSLETTER_SIGNUP_WINDOW", "600"))
+# At most one confirmation (or "already subscribed") email per address per
+# this many seconds.
+NEWSLETTER_NOTIFY_INTERVAL = int(env("NEWSLETTER_NOTIFY_INTERVAL", "300"))
+# Behind N trusted proxies, the client IP is the Nth address from the right
+# of X-Forwarded-For; 0 uses the connection's address.
+NEWSLETTER_TRUSTED_PROXIES = int(env("NEWSLETTER_TRUSTED_PROXIES", "0"))
+# Sending: messages per batch task, seconds a claimed batch stays leased,
+# attempts before a delivery fails, first retry delay (doubling), seconds
+# between checks of a digest being sent.
+NEWSLETTER_BATCH_SIZE = int(env("NEWSLETTER_BATCH_SIZE", "100"))
+NEWSLETTER_LEASE_SECONDS = int(env("NEWSLETTER_LEASE_SECONDS", "300"))
+NEWSLETTER_MAX_ATTEMPTS = int(env("NEWSLETTER_MAX_ATTEMPTS", "5"))
+NEWSLETTER_RETRY_DELAY = int(env("NEWSLETTER_RETRY_DELAY", "60"))
+NEWSLETTER_WATCH_SECONDS = int(env("NEWSLETTER_WATCH_SECONDS", "60"))

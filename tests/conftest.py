@@ -17,7 +17,17 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests that cannot run here are set aside loudly, never silently."""
+    """Tests that cannot run here are set aside loudly, never silently.
+
+    Transactional tests also get serialized rollback: they end by emptying
+    every table, and the rows data migrations made (the Reporter and Editor
+    groups) must be there for the tests after them.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction"):
+            kwargs = {**marker.kwargs, "serialized_rollback": True}
+            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
     reasons = {}
     if not CHROMIUM:
         reasons["browser"] = (
@@ -36,6 +46,25 @@ def pytest_collection_modifyitems(config, items):
             config.hook.pytest_deselected(items=held)
             items[:] = [item for item in items if item not in held]
             config._not_run[marker] = (len(held), reason)
+
+
+def _order(item):
+    """Django's order: database tests, then transactional ones, then the rest."""
+    marker = item.get_closest_marker("django_db")
+    transactional = (marker and marker.kwargs.get("transaction")) or (
+        "live_server" in item.fixturenames or "transactional_db" in item.fixturenames
+    )
+    if transactional:
+        return 1
+    return 0 if marker or "db" in item.fixturenames else 2
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    # pytest's own fixture-based reordering runs after pytest-django's sort
+    # and can put a transactional test (which empties the tables) before
+    # ordinary database tests; restore Django's order, stably.
+    session.items.sort(key=_order)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -1,0 +1,62 @@
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+from django.middleware import csp
+from django.shortcuts import render
+
+logger = logging.getLogger(__name__)
+
+
+class ContentSecurityPolicyMiddleware(csp.ContentSecurityPolicyMiddleware):
+    """Django's CSP middleware, with the admin's own policy under /admin/.
+
+    Reader pages get ``SECURE_CSP`` (no script at all); the admin, whose
+    rich-text editor needs scripts, gets ``ADMIN_CSP`` (nonced scripts).
+    """
+
+    admin_prefix = "/admin/"
+
+    def process_response(self, request, response):
+        if request.path.startswith(self.admin_prefix) and not hasattr(
+            response, "_csp_config"
+        ):
+            response._csp_config = settings.ADMIN_CSP
+        return super().process_response(request, response)
+
+
+class DatabaseUnavailableMiddleware:
+    """A database outage answers 503 with a styled page, never a traceback.
+
+    Broken connections are closed so that the next request reconnects: when
+    PostgreSQL is back, the site recovers without a restart.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, DatabaseError) or _database_answers():
+            return None
+        logger.warning("Database unavailable: %s", exception)
+        for connection in connections.all(initialized_only=True):
+            connection.close_if_unusable_or_obsolete()
+        response = render(request, "503.html", status=503)
+        response["Retry-After"] = "30"
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+def _database_answers():
+    """Tell an outage from an ordinary query error (which stays a 500)."""
+    connection = connections["default"]
+    try:
+        connection.close_if_unusable_or_obsolete()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return False
+    return True
