@@ -327,7 +327,9 @@ class Article(models.Model):
     @property
     def path(self):
         """The story's address; before publication, the one it would get."""
-        url_date = self.url_date or timezone.localdate(self.publish_at or timezone.now())
+        url_date = self.url_date or timezone.localdate(
+            self.publish_at or timezone.now()
+        )
         return article_path(url_date, self.slug)
 
     @property
