@@ -38,6 +38,11 @@ EDITOR_EXTENSIONS = {
     "Link": {"enableTarget": False, "protocols": sorted(ALLOWED_URL_SCHEMES)},
 }
 
+def _drop_empty(element, attribute, value):
+    # The editor's link dialog always sends a title, often an empty one.
+    return value or None
+
+
 _cleaner = nh3.Cleaner(
     tags=ALLOWED_TAGS,
     attributes=ALLOWED_ATTRIBUTES,
@@ -46,6 +51,7 @@ _cleaner = nh3.Cleaner(
     # and the page it opens must not get a handle on ours.
     link_rel="noopener",
     strip_comments=True,
+    attribute_filter=_drop_empty,
 )
 
 

@@ -120,3 +120,10 @@ def test_admin_form_sanitizes():
     assert_clean(form.instance.body)
     article = form.save()
     assert_clean(Article.objects.get(pk=article.pk).body)
+
+
+def test_empty_link_titles_are_dropped():
+    """The editor's link dialog sends title=""; it is not stored."""
+    assert clean_html('<p><a href="https://x.org/" title="">x</a></p>') == (
+        '<p><a href="https://x.org/" rel="noopener">x</a></p>'
+    )
