@@ -5,7 +5,6 @@ from django.contrib import admin
 from django.contrib.sitemaps import views as sitemap_views
 from django.urls import include, path, re_path
 from django.views.generic import TemplateView
-from django.views.static import serve as static_serve
 
 from articles import sitemaps
 from newsroom import views
@@ -43,18 +42,17 @@ urlpatterns = [
         {"sitemaps": sitemaps.NEWS_SITEMAPS, "template_name": "sitemaps/news.xml"},
         name="news-sitemap",
     ),
+    path("newsletter/", include("newsletter.urls")),
     path("", include("articles.urls")),
 ]
 
 if settings.MEDIA_URL.startswith("/"):
     # Uploaded photos from local disk. In production a web server (nginx) or
     # object storage serves /media/ instead; this keeps a single-process
-    # install and the test server complete. File names are generated, the
-    # type comes from the extension, and SecurityMiddleware adds nosniff.
+    # install and the test server complete.
     urlpatterns += [
         re_path(
             rf"^{re.escape(settings.MEDIA_URL.lstrip('/'))}(?P<path>.*)$",
-            static_serve,
-            {"document_root": settings.MEDIA_ROOT},
+            views.media,
         )
     ]

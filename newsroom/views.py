@@ -1,8 +1,10 @@
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django.views.static import serve
 
 
 @never_cache
@@ -23,3 +25,10 @@ def healthz(request):
 def favicon(request):
     """Browsers ask for /favicon.ico whatever the page says."""
     return HttpResponsePermanentRedirect(static("img/favicon.png"))
+
+
+def media(request, path):
+    """A file from MEDIA_ROOT (read at request time). Stored names are
+    generated, the type comes from the extension, and SecurityMiddleware
+    adds ``nosniff``."""
+    return serve(request, path, document_root=settings.MEDIA_ROOT)

@@ -16,6 +16,7 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "a-real-secret-key-" + "x7Q2" * 12,
     "SITE_URL": "https://news.example.com",
     "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto",
+    "NEWSLETTER_POSTAL_ADDRESS": "1 Harbour Street, Northgate",
 }
 
 

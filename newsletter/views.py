@@ -1,0 +1,202 @@
+"""Public newsletter pages: signup, confirmation, unsubscribe, archive.
+
+Links that carry a token (confirm, unsubscribe) open a page with a button:
+only the POST behind it changes anything, so link scanners that follow every
+GET in an email change nothing.
+"""
+
+import ipaddress
+from functools import wraps
+
+from django.conf import settings
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+from django.views.generic import DetailView, ListView
+
+from articles.models import Article
+from newsletter import services
+from newsletter.forms import SignupForm
+from newsletter.models import Digest
+
+SIGNUP_PAGE_SOURCE = "newsletter page"
+
+
+def client_ip(request):
+    """The client's address, behind NEWSLETTER_TRUSTED_PROXIES proxies."""
+    address = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.NEWSLETTER_TRUSTED_PROXIES
+    if proxies:
+        forwarded = [
+            part.strip()
+            for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+            if part.strip()
+        ]
+        if len(forwarded) >= proxies:
+            address = forwarded[-proxies]
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+def token_page(view):
+    """Pages behind a secret link: never cached, indexed or leaked by Referer."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response["X-Robots-Tag"] = "noindex, nofollow"
+        response["Referrer-Policy"] = "same-origin"
+        return response
+
+    return never_cache(wrapper)
+
+
+def _signup_page(request, form, status=200):
+    return render(
+        request,
+        "newsletter/signup.html",
+        {
+            "form": form,
+            "recent_digests": Digest.objects.archived()[:5],
+        },
+        status=status,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def signup(request):
+    """The newsletter page: what it is, the signup form, recent issues.
+
+    The signup box on cached pages sends readers here with ``?email=``, to
+    finish with this page's CSRF-protected form.
+    """
+    initial = {
+        "email": request.GET.get("email", "")[:254],
+        "source": request.GET.get("source", "")[:100] or SIGNUP_PAGE_SOURCE,
+    }
+    return _signup_page(request, SignupForm(initial=initial))
+
+
+@never_cache
+@require_POST
+def subscribe(request):
+    """Take a signup. The answer is the same whoever the address belongs to."""
+    ip = client_ip(request)
+    if services.signup_rate_limited(ip):
+        response = render(request, "newsletter/rate_limited.html", status=429)
+        response["Retry-After"] = str(settings.NEWSLETTER_SIGNUP_WINDOW)
+        return response
+    if request.POST.get("website"):
+        # The honeypot is filled: a bot. It gets the usual answer, and nothing else.
+        return _check_inbox(request)
+    form = SignupForm(request.POST)
+    if not form.is_valid():
+        return _signup_page(request, form, status=400)
+    services.subscribe(
+        email=form.cleaned_data["email"],
+        ip=ip,
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        source=form.cleaned_data["source"] or SIGNUP_PAGE_SOURCE,
+    )
+    return _check_inbox(request)
+
+
+def _check_inbox(request):
+    return render(
+        request,
+        "newsletter/check_inbox.html",
+        {"form": SignupForm(initial={"source": "check inbox page"})},
+    )
+
+
+@token_page
+@require_http_methods(["GET", "HEAD", "POST"])
+def confirm(request, token):
+    """GET shows a "Confirm my subscription" button; its POST confirms."""
+    try:
+        subscriber = services.subscriber_for_confirm_token(token)
+    except services.TokenExpired:
+        return _bad_link(request, expired=True)
+    if subscriber is None:
+        return _bad_link(request, expired=False)
+    if request.method == "POST":
+        services.confirm(subscriber)
+        return render(request, "newsletter/confirmed.html")
+    return render(
+        request,
+        "newsletter/confirm.html",
+        {"already_confirmed": subscriber.is_confirmed},
+    )
+
+
+def _bad_link(request, *, expired):
+    return render(
+        request,
+        "newsletter/link_invalid.html",
+        {
+            "expired": expired,
+            "form": SignupForm(initial={"source": "expired link page"}),
+        },
+        status=400,
+    )
+
+
+@csrf_exempt  # RFC 8058: mail providers POST without cookies; the token is the secret
+@token_page
+@require_http_methods(["GET", "HEAD", "POST"])
+def unsubscribe(request, token):
+    """GET shows an "Unsubscribe" button; any POST unsubscribes at once.
+
+    The one-click POST of RFC 8058 (body ``List-Unsubscribe=One-Click``)
+    comes here too and gets a 200 page, never a redirect.
+    """
+    subscriber = services.subscriber_for_unsubscribe_token(token)
+    if subscriber is None:
+        return render(request, "newsletter/unsubscribe_invalid.html", status=400)
+    if request.method == "POST":
+        services.unsubscribe(subscriber)
+        return render(request, "newsletter/unsubscribed.html")
+    return render(
+        request,
+        "newsletter/unsubscribe.html",
+        {"already_unsubscribed": subscriber.status == subscriber.Status.UNSUBSCRIBED},
+    )
+
+
+class ArchiveView(ListView):
+    """Past newsletters, newest first."""
+
+    template_name = "newsletter/archive.html"
+    context_object_name = "digests"
+    paginate_by = 20
+
+    def get_queryset(self):
+        return Digest.objects.archived().only("pk", "subject", "started_at")
+
+
+class ArchiveDetailView(DetailView):
+    """One past newsletter, readable on the web."""
+
+    template_name = "newsletter/archive_detail.html"
+    context_object_name = "digest"
+
+    def get_queryset(self):
+        return Digest.objects.archived()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        digest = self.object
+        article_ids = list(
+            digest.items.order_by("position", "pk").values_list("article_id", flat=True)
+        )
+        # Stories unpublished since the digest went out are not shown.
+        live = Article.objects.published().for_listing().in_bulk(article_ids)
+        context["articles"] = [live[pk] for pk in article_ids if pk in live]
+        context["intro_paragraphs"] = [
+            p.strip() for p in digest.intro.split("\n\n") if p.strip()
+        ]
+        return context
