@@ -3,6 +3,7 @@
 
 import datetime
 
+from django.conf import settings
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_response_headers
@@ -13,6 +14,7 @@ from taggit.models import Tag
 from articles import reader, services
 from articles.caching import cache_public_page
 from articles.models import Article, ArticleRedirect, Author, Section
+from newsroom import ratelimit
 
 
 @cache_public_page
@@ -113,8 +115,19 @@ def tag_detail(request, slug):
 
 
 def search(request):
-    """Full-text search over published stories."""
+    """Full-text search over published stories, rate-limited per address."""
     terms = " ".join(request.GET.get("q", "").split())
+    if terms and ratelimit.hit(
+        "search-ip",
+        ratelimit.client_ip(request) or "unknown",
+        limit=settings.SEARCHES_PER_IP,
+        window=settings.SEARCH_WINDOW,
+    ):
+        response = render(
+            request, "429.html", {"what": "searches", "terms": terms}, status=429
+        )
+        response["Retry-After"] = str(settings.SEARCH_WINDOW)
+        return response
     context = {"terms": terms, "page": None, "problem": None}
     if not terms:
         context["problem"] = "empty"

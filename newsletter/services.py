@@ -13,7 +13,6 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, transaction
@@ -22,6 +21,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from newsletter.models import Delivery, Digest, DigestItem, Subscriber, Suppression
+from newsroom import ratelimit
 
 CONFIRM_SALT = "newsletter.confirm"
 UNSUBSCRIBE_SALT = "newsletter.unsubscribe"
@@ -116,23 +116,8 @@ def subscriber_for_unsubscribe_token(token):
 # Rate limits ----------------------------------------------------------------
 
 
-def hit_rate_limit(scope, key, *, limit, window):
-    """Count one attempt; True when ``limit`` attempts in ``window`` are exceeded.
-
-    Uses Django's cache (share it, e.g. Redis, when several web processes run).
-    """
-    cache_key = f"newsletter:rate:{scope}:{key}"
-    cache.add(cache_key, 0, timeout=window)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add() and incr()
-        cache.set(cache_key, 1, timeout=window)
-        count = 1
-    return count > limit
-
-
 def signup_rate_limited(ip):
-    return hit_rate_limit(
+    return ratelimit.hit(
         "signup-ip",
         ip or "unknown",
         limit=settings.NEWSLETTER_SIGNUPS_PER_IP,

@@ -5,7 +5,6 @@ only the POST behind it changes anything, so link scanners that follow every
 GET in an email change nothing.
 """
 
-import ipaddress
 from functools import wraps
 
 from django.conf import settings
@@ -19,26 +18,9 @@ from articles.models import Article
 from newsletter import services
 from newsletter.forms import SignupForm
 from newsletter.models import Digest
+from newsroom import ratelimit
 
 SIGNUP_PAGE_SOURCE = "newsletter page"
-
-
-def client_ip(request):
-    """The client's address, behind NEWSLETTER_TRUSTED_PROXIES proxies."""
-    address = request.META.get("REMOTE_ADDR", "")
-    proxies = settings.NEWSLETTER_TRUSTED_PROXIES
-    if proxies:
-        forwarded = [
-            part.strip()
-            for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
-            if part.strip()
-        ]
-        if len(forwarded) >= proxies:
-            address = forwarded[-proxies]
-    try:
-        return str(ipaddress.ip_address(address))
-    except ValueError:
-        return None
 
 
 def token_page(view):
@@ -85,7 +67,7 @@ def signup(request):
 @require_POST
 def subscribe(request):
     """Take a signup. The answer is the same whoever the address belongs to."""
-    ip = client_ip(request)
+    ip = ratelimit.client_ip(request)
     if services.signup_rate_limited(ip):
         response = render(request, "newsletter/rate_limited.html", status=429)
         response["Retry-After"] = str(settings.NEWSLETTER_SIGNUP_WINDOW)

@@ -5,8 +5,10 @@ Every variable is documented in README.md and .env.example. With DEBUG off
 DATABASE_URL, so a forgotten variable cannot reach production silently.
 """
 
+import json
 import os
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -132,13 +134,30 @@ if not DATABASE_URL:
         "DATABASE_URL is not set. Use `make run` / `make test`, which start a "
         "project-local PostgreSQL, or set DATABASE_URL=postgres://user:pass@host/db."
     )
-_database = dj_database_url.parse(
-    DATABASE_URL, conn_max_age=60, conn_health_checks=True
-)
-if _database.get("OPTIONS", {}).get("pool"):
-    # psycopg's pool replaces persistent connections (Django requires 0).
-    _database["CONN_MAX_AGE"] = 0
-DATABASES = {"default": _database}
+
+
+def _database_from_url(url):
+    database = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    if database.get("OPTIONS", {}).get("pool"):
+        # psycopg's pool replaces persistent connections (Django requires 0).
+        database["CONN_MAX_AGE"] = 0
+    return database
+
+
+DATABASES = {"default": _database_from_url(DATABASE_URL)}
+DATABASE_ROUTERS = []
+# Optional read replica (a streaming replica of the primary): reader-site
+# reads of anonymous GET requests go there, everything else to the primary
+# (newsroom/routers.py). Without the variable nothing changes.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **_database_from_url(DATABASE_REPLICA_URL),
+        # Tests create no second database: "replica" points at the test
+        # copy of "default", as a real replica would mirror it.
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["newsroom.routers.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache ---------------------------------------------------------------------
@@ -185,6 +204,13 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 AXES_VERBOSE = False
 
+# Abuse limits (newsroom/ratelimit.py), counted in the cache. Behind N trusted
+# proxies the client address is the Nth from the right of X-Forwarded-For;
+# 0 uses the connection's address.
+TRUSTED_PROXIES = int(env("TRUSTED_PROXIES", "0"))
+SEARCHES_PER_IP = int(env("SEARCHES_PER_IP", "60"))
+SEARCH_WINDOW = int(env("SEARCH_WINDOW", "60"))
+
 # Internationalisation ------------------------------------------------------
 
 LANGUAGE_CODE = env("LANGUAGE_CODE", "en-us")
@@ -204,8 +230,38 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", BASE_DIR / ".local" / "media"))
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# Uploaded photos and their renditions go through Django's storage API only.
+# Local disk (MEDIA_ROOT) by default; any storage class by configuration,
+# e.g. S3-compatible object storage with django-storages (not a dependency:
+# `pip install "django-storages[s3]"`), see docs/deploy.md:
+#   MEDIA_STORAGE_BACKEND=s3   (short for storages.backends.s3.S3Storage)
+#   MEDIA_STORAGE_OPTIONS='{"bucket_name": "newsroom-media", ...}'
+MEDIA_STORAGE_ALIASES = {"s3": "storages.backends.s3.S3Storage"}
+MEDIA_STORAGE_BACKEND = env(
+    "MEDIA_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+)
+MEDIA_STORAGE_BACKEND = MEDIA_STORAGE_ALIASES.get(
+    MEDIA_STORAGE_BACKEND.lower(), MEDIA_STORAGE_BACKEND
+)
+try:
+    MEDIA_STORAGE_OPTIONS = json.loads(env("MEDIA_STORAGE_OPTIONS", "{}"))
+except ValueError as error:
+    raise ImproperlyConfigured(
+        f"MEDIA_STORAGE_OPTIONS is not valid JSON: {error}"
+    ) from None
+if not isinstance(MEDIA_STORAGE_OPTIONS, dict):
+    raise ImproperlyConfigured("MEDIA_STORAGE_OPTIONS must be a JSON object.")
+if MEDIA_STORAGE_BACKEND.startswith("storages.") and not find_spec("storages"):
+    raise ImproperlyConfigured(
+        f"MEDIA_STORAGE_BACKEND is {MEDIA_STORAGE_BACKEND}, which needs "
+        'django-storages: pip install "django-storages[s3]".'
+    )
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": MEDIA_STORAGE_BACKEND,
+        "OPTIONS": MEDIA_STORAGE_OPTIONS,
+    },
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -352,9 +408,6 @@ NEWSLETTER_SIGNUP_WINDOW = int(env("NEWSLETTER_SIGNUP_WINDOW", "600"))
 # At most one confirmation (or "already subscribed") email per address per
 # this many seconds.
 NEWSLETTER_NOTIFY_INTERVAL = int(env("NEWSLETTER_NOTIFY_INTERVAL", "300"))
-# Behind N trusted proxies, the client IP is the Nth address from the right
-# of X-Forwarded-For; 0 uses the connection's address.
-NEWSLETTER_TRUSTED_PROXIES = int(env("NEWSLETTER_TRUSTED_PROXIES", "0"))
 # Sending: messages per batch task, seconds a claimed batch stays leased,
 # attempts before a delivery fails, first retry delay (doubling), seconds
 # between checks of a digest being sent.

@@ -317,3 +317,18 @@ def test_styled_404(client):
     response = client.get("/no/such/page/")
     assert response.status_code == 404
     assert b"Page not found" in response.content
+
+
+def test_searches_are_rate_limited_per_address(client, settings):
+    """Past the limit a searcher gets a human 429 page; others still search."""
+    settings.SEARCHES_PER_IP = 3
+    for _ in range(3):
+        assert (
+            client.get(reverse("articles:search"), {"q": "budget"}).status_code == 200
+        )
+    response = client.get(reverse("articles:search"), {"q": "budget"})
+    assert response.status_code == 429
+    assert b"Please slow down" in response.content
+    assert response["Retry-After"]
+    other = client.__class__(REMOTE_ADDR="10.1.2.3")
+    assert other.get(reverse("articles:search"), {"q": "budget"}).status_code == 200
