@@ -38,6 +38,7 @@ EDITOR_EXTENSIONS = {
     "Link": {"enableTarget": False, "protocols": sorted(ALLOWED_URL_SCHEMES)},
 }
 
+
 def _drop_empty(element, attribute, value):
     # The editor's link dialog always sends a title, often an empty one.
     return value or None
