@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.core.servers.basehttp import WSGIServer
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 AXE_SCRIPT = (
@@ -14,6 +15,11 @@ AXE_SCRIPT = (
 # Playwright's sync API runs an event loop in the test thread; Django's ORM
 # would otherwise refuse to be called from it.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# The live server's listen backlog (10 by default) resets connections when
+# dozens of clients connect at once on a busy machine, as the concurrency
+# tests do; a real deployment's gunicorn has a backlog of 2048.
+WSGIServer.request_queue_size = 128
 
 
 def pytest_collection_modifyitems(config, items):
