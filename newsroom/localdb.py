@@ -56,8 +56,7 @@ def socket_dir():
 
 
 def database_url():
-    host = quote(str(socket_dir()), safe="")
-    return f"postgres://{DB_USER}@{host}/{DB_NAME}"
+    return local_cluster().url()
 
 
 def _version_key(path):
@@ -115,44 +114,93 @@ def _run(cmd, user, **kwargs):
     return subprocess.run([str(c) for c in cmd], **kwargs)
 
 
-def _prepare_folders(user):
-    for folder in (DATA_DIR.parent, socket_dir()):
-        folder.mkdir(parents=True, exist_ok=True)
+# A development and test cluster: durability is not worth the time.
+DEV_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+}
+
+_UNSET = object()
+
+
+class Cluster:
+    """One PostgreSQL cluster: a data folder served on a unix socket folder.
+
+    ``settings`` are the server's ``-c name=value`` options. The binaries
+    (``bindir``) and the OS user the server runs as (``user``: None for
+    ourselves, 'postgres' when root) are found on first use unless given.
+    The project's own cluster is ``local_cluster()``; tests make throwaway
+    ones (tests/pgcluster.py).
+    """
+
+    def __init__(
+        self, data_dir, socket_dir, *, settings=None, bindir=None, user=_UNSET
+    ):
+        self.data_dir = Path(data_dir)
+        self.socket_dir = Path(socket_dir)
+        self.settings = dict(DEV_SETTINGS if settings is None else settings)
+        self._bindir = bindir
+        self._user = user
+
+    @property
+    def bindir(self):
+        if self._bindir is None:
+            self._bindir = find_bindir()
+        return self._bindir
+
+    @property
+    def user(self):
+        if self._user is _UNSET:
+            self._user = _server_user()
+        return self._user
+
+    @property
+    def log_file(self):
+        # Inside the data folder: the server user may not write elsewhere.
+        return self.data_dir / "server.log"
+
+    def url(self, dbname=DB_NAME, user=DB_USER):
+        host = quote(str(self.socket_dir), safe="")
+        return f"postgres://{user}@{host}/{dbname}"
+
+    def exists(self):
+        return (self.data_dir / "PG_VERSION").exists()
+
+    def prepare_folders(self):
+        user = self.user
+        for folder in (self.data_dir.parent, self.socket_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+            if user:
+                shutil.chown(folder, user, user)
+                folder.chmod(0o700)
         if user:
-            shutil.chown(folder, user, user)
-            folder.chmod(0o700)
-    if user:
-        # The server user must be able to walk down to its data folder; a
-        # checkout in a private folder (mktemp -d) would otherwise stop it.
-        # Only the search bit is added, never read.
-        for parent in [*DATA_DIR.parent.parents, socket_dir().parent]:
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                parent.chmod(mode | 0o001)
+            # The server user must be able to walk down to its data folder; a
+            # checkout in a private folder (mktemp -d) would otherwise stop it.
+            # Only the search bit is added, never read.
+            for parent in [*self.data_dir.parent.parents, self.socket_dir.parent]:
+                mode = parent.stat().st_mode
+                if not mode & 0o001:
+                    parent.chmod(mode | 0o001)
 
+    def is_running(self):
+        bindir, user = self.bindir, self.user
+        if not self.exists():
+            return False
+        result = _run(
+            [bindir / "pg_ctl", "-D", self.data_dir, "status"],
+            user,
+            capture_output=True,
+        )
+        return result.returncode == 0
 
-def _is_running(bindir, user):
-    if not (DATA_DIR / "PG_VERSION").exists():
-        return False
-    result = _run(
-        [bindir / "pg_ctl", "-D", DATA_DIR, "status"], user, capture_output=True
-    )
-    return result.returncode == 0
-
-
-def start():
-    bindir = find_bindir()
-    user = _server_user()
-    _prepare_folders(user)
-    if _is_running(bindir, user):
-        _ensure_database(bindir, user)
-        return "running"
-    if not (DATA_DIR / "PG_VERSION").exists():
+    def initdb(self):
         result = _run(
             [
-                bindir / "initdb",
+                self.bindir / "initdb",
                 "-D",
-                DATA_DIR,
+                self.data_dir,
                 "-U",
                 DB_USER,
                 "--auth=trust",
@@ -161,64 +209,103 @@ def start():
                 "--locale=C.UTF-8",
                 "--no-sync",
             ],
-            user,
+            self.user,
             capture_output=True,
             text=True,
         )
         if result.returncode != 0:
             raise LocalDBError(f"initdb failed:\n{result.stdout}{result.stderr}")
-    options = (
-        f"-c listen_addresses='' -k {socket_dir()} "
-        # A development and test cluster: durability is not worth the time.
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-        "-c max_connections=200"
-    )
-    result = _run(
-        [
-            bindir / "pg_ctl",
-            "-D",
-            DATA_DIR,
-            "-l",
-            DATA_DIR / "server.log",
-            "-w",
-            "-o",
-            options,
-            "start",
-        ],
-        user,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        log = DATA_DIR / "server.log"
-        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        raise LocalDBError(f"PostgreSQL did not start:\n{result.stderr}\n{tail}")
-    _ensure_database(bindir, user)
-    return "started"
+
+    def server_options(self):
+        options = [f"-c listen_addresses='' -k {self.socket_dir}"]
+        options += [f"-c {name}={value}" for name, value in self.settings.items()]
+        return " ".join(options)
+
+    def start(self):
+        """Create the cluster if needed and start it: 'started' or 'running'."""
+        self.prepare_folders()
+        if self.is_running():
+            return "running"
+        if not self.exists():
+            self.initdb()
+        result = _run(
+            [
+                self.bindir / "pg_ctl",
+                "-D",
+                self.data_dir,
+                "-l",
+                self.log_file,
+                "-w",
+                "-o",
+                self.server_options(),
+                "start",
+            ],
+            self.user,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise LocalDBError(
+                f"PostgreSQL did not start:\n{result.stderr}\n{self.log_tail()}"
+            )
+        return "started"
+
+    def stop(self, mode="fast", quiet=False):
+        """Stop the server: 'fast' rolls back sessions and shuts down cleanly;
+        'immediate' is like a crash, recovered from the WAL at the next start.
+        """
+        if not self.exists():
+            return "absent"
+        if not self.is_running():
+            return "stopped"
+        _run(
+            [self.bindir / "pg_ctl", "-D", self.data_dir, "-m", mode, "-w", "stop"],
+            self.user,
+            capture_output=quiet,
+        )
+        return "stopped"
+
+    def log_tail(self, size=2000):
+        log = self.log_file
+        return log.read_text(errors="replace")[-size:] if log.exists() else ""
+
+    def client(self, name):
+        """A client program (psql, pg_dump, ...): the server's own, else PATH."""
+        program = self.bindir / name
+        if not program.exists():
+            program = shutil.which(name) or program
+        return program
+
+    def psql(self, sql, dbname="postgres", **kwargs):
+        """Run SQL as the superuser; clients need no other OS user."""
+        kwargs.setdefault("capture_output", True)
+        kwargs.setdefault("text", True)
+        base = [self.client("psql"), "-h", self.socket_dir, "-U", DB_USER]
+        return _run([*base, "-d", dbname, "-tAq", "-c", sql], None, **kwargs)
+
+    def ensure_database(self, name=DB_NAME):
+        query = f"SELECT 1 FROM pg_database WHERE datname = '{name}'"  # noqa: S608
+        found = self.psql(query)
+        if found.returncode != 0:
+            raise LocalDBError(f"Cannot reach the local PostgreSQL: {found.stderr}")
+        if found.stdout.strip() != "1":
+            self.psql(f'CREATE DATABASE "{name}"', capture_output=False, check=True)
 
 
-def _ensure_database(bindir, user):
-    psql = bindir / "psql"
-    if not psql.exists():
-        psql = shutil.which("psql") or psql
-    query = f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"  # noqa: S608
-    base = [psql, "-h", socket_dir(), "-U", DB_USER, "-d", "postgres", "-tAq"]
-    found = _run([*base, "-c", query], None, capture_output=True, text=True)
-    if found.returncode != 0:
-        raise LocalDBError(f"Cannot reach the local PostgreSQL: {found.stderr}")
-    if found.stdout.strip() != "1":
-        _run([*base, "-c", f'CREATE DATABASE "{DB_NAME}"'], None, check=True)
+def local_cluster():
+    """The project's own cluster in .local/pg."""
+    return Cluster(DATA_DIR, socket_dir())
+
+
+def start():
+    cluster = local_cluster()
+    state = cluster.start()
+    cluster.ensure_database(DB_NAME)
+    return state
 
 
 def stop():
-    if not (DATA_DIR / "PG_VERSION").exists():
-        return "absent"
-    bindir = find_bindir()
-    user = _server_user()
-    if not _is_running(bindir, user):
-        return "stopped"
-    _run([bindir / "pg_ctl", "-D", DATA_DIR, "-m", "fast", "-w", "stop"], user)
-    return "stopped"
+    return local_cluster().stop()
 
 
 def main(argv):
@@ -231,7 +318,7 @@ def main(argv):
         elif command == "url":
             print(database_url())
         elif command == "status":
-            print("running" if _is_running(find_bindir(), _server_user()) else "down")
+            print("running" if local_cluster().is_running() else "down")
         else:
             print(f"usage: {argv[0]} start|stop|status|url", file=sys.stderr)
             return 2

@@ -39,7 +39,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, DatabaseError) or _database_answers():
+        if not isinstance(exception, DatabaseError) or not _connection_lost():
             return None
         logger.warning("Database unavailable: %s", exception)
         for connection in connections.all(initialized_only=True):
@@ -50,13 +50,17 @@ class DatabaseUnavailableMiddleware:
         return response
 
 
-def _database_answers():
-    """Tell an outage from an ordinary query error (which stays a 500)."""
-    connection = connections["default"]
-    try:
-        connection.close_if_unusable_or_obsolete()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError:
-        return False
-    return True
+def _connection_lost():
+    """Tell an outage from an ordinary query error (which stays a 500).
+
+    Judged on the connections that failed in this request, before anything
+    reconnects: during a restart the server may take connections again a
+    moment after the error, and a fresh probe would then call the outage a
+    query error. A connection whose connect (or rollback) failed is gone; a
+    query error on a live connection leaves it usable.
+    """
+    return any(
+        connection.errors_occurred
+        and (connection.connection is None or not connection.is_usable())
+        for connection in connections.all(initialized_only=True)
+    )

@@ -141,6 +141,11 @@ def _database_from_url(url):
     if database.get("OPTIONS", {}).get("pool"):
         # psycopg's pool replaces persistent connections (Django requires 0).
         database["CONN_MAX_AGE"] = 0
+        # Give up on a connection well before gunicorn's worker timeout, so
+        # an outage answers 503 instead of hanging.
+        database["OPTIONS"]["pool"] = {
+            "timeout": float(env("DATABASE_POOL_TIMEOUT", "5"))
+        }
     return database
 
 
