@@ -25,7 +25,7 @@ else
 DB_START = echo external
 endif
 
-.PHONY: help run test lint format manage stop install lock browser browser-chromium db migrate check-python clean
+.PHONY: help run test test-faults lint format manage stop install lock browser browser-chromium db migrate check-python clean
 
 help:
 	@echo "make run      set up everything and serve the site with demo content"
@@ -76,6 +76,10 @@ test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ "$$started" = started ]; then $(LOCALDB) stop >/dev/null; fi; \
 	exit $$status
+
+# The PostgreSQL restart and backup/restore tests alone (make test runs them too).
+test-faults: install
+	@$(MAKE) --no-print-directory test PYTEST_ARGS="-m faults tests/faults"
 
 # Browser tests need Chromium (Debian's package, installed when we may) and
 # axe-core from npm for the accessibility checks.
