@@ -25,11 +25,12 @@ else
 DB_START = echo external
 endif
 
-.PHONY: help run test test-faults lint format manage stop install lock browser browser-chromium db migrate check-python clean
+.PHONY: help run test test-faults test-scale redis-server lint format manage stop install lock browser browser-chromium db migrate check-python clean
 
 help:
 	@echo "make run      set up everything and serve the site with demo content"
 	@echo "make test     lint, migrations check and the whole test suite (browser tests included)"
+	@echo "make test-scale  scale-out test with real processes (a few minutes)"
 	@echo "make manage ARGS=\"...\"   any management command against the same database"
 	@echo "make stop     stop the project-local PostgreSQL"
 	@echo "make lint     ruff check and format check;  make format  to fix"
@@ -76,6 +77,25 @@ test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ "$$started" = started ]; then $(LOCALDB) stop >/dev/null; fi; \
 	exit $$status
+
+# The scale-out test (docs/deploy.md, "The scale test"): two gunicorn
+# instances, three db_worker processes, redis-server and an SMTP server, on a
+# database of its own. A few minutes, so `make test` leaves it out and says so.
+test-scale: install redis-server
+	@started=$$($(DB_START)) || exit 1; status=0; \
+	TEST_DB_SUFFIX=scale $(PY) -m pytest tests/scale $(PYTEST_ARGS) || status=$$?; \
+	if [ "$$started" = started ]; then $(LOCALDB) stop >/dev/null; fi; \
+	exit $$status
+
+# Debian's redis-server, installed when missing and we may (root with apt-get).
+redis-server:
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing redis-server for the scale test (apt-get install redis-server) ..."; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
+			|| echo "Could not install redis-server; the scale test will fail."; \
+		else echo "redis-server is missing: install Debian's redis-server package."; fi; \
+	fi
 
 # The PostgreSQL restart and backup/restore tests alone (make test runs them too).
 test-faults: install

@@ -310,7 +310,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",
-        "QUEUES": ["default", "email"],
+        # "email": signup confirmations; "digest": newsletter sends.
+        "QUEUES": ["default", "email", "digest"],
     }
 }
 

@@ -20,11 +20,11 @@ def _clear_rate_limits():
 
 
 def run_email_worker():
-    """Run the email queue's tasks in a real worker loop (needs transaction=True)."""
+    """Run the newsletter's queued tasks in a real worker loop (transaction=True)."""
     call_command(
         "db_worker",
         batch=True,
-        queue_name="email",
+        queue_name="email,digest",
         reload=False,
         startup_delay=False,
         interval=0,
@@ -33,13 +33,17 @@ def run_email_worker():
 
 
 def run_queued_tasks(limit=1000):
-    """Run ready email tasks in this thread, as a worker would, until none is left.
+    """Run ready newsletter tasks in this thread, as a worker would, until none is left.
 
     Works inside a test's transaction; tasks queued for later (``run_after``)
     stay queued.
     """
     for _ in range(limit):
-        result = DBTaskResult.objects.ready().filter(queue_name="email").first()
+        result = (
+            DBTaskResult.objects.ready()
+            .filter(queue_name__in=["email", "digest"])
+            .first()
+        )
         if result is None:
             return
         result.delete()

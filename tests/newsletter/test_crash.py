@@ -114,7 +114,7 @@ def workers(smtp_server, settings, tmp_path):
                 sys.executable,
                 "manage.py",
                 "db_worker",
-                "--queue-name=email",
+                "--queue-name=digest",
                 "--no-reload",
                 "--no-startup-delay",
                 "--interval=0.05",

@@ -1,0 +1,1 @@
+"""Scale-out: the read-replica router, and real processes (make test-scale)."""
