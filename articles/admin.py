@@ -359,11 +359,7 @@ class PhotoAdmin(admin.ModelAdmin):
     def thumbnail(self, obj):
         if not obj.pk or not obj.image:
             return "—"
-        smallest = min(
-            obj.renditions,
-            key=lambda r: (r["format"] != "jpeg", r["width"]),
-            default=None,
-        )
+        smallest = obj.jpeg_rendition(max_width=0)
         name = smallest["name"] if smallest else obj.image.name
         return format_html(
             '<img src="{}" alt="{}" width="160">',

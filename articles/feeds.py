@@ -7,7 +7,6 @@ in on (a proxy's or a health checker's).
 """
 
 import datetime
-from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 from django.contrib.syndication.views import Feed
@@ -21,19 +20,9 @@ from django.utils.text import get_text_list
 from taggit.models import Tag
 
 from articles.models import Article, Author, Section
+from newsroom.site import absolute_url, site_host
 
 ITEMS_PER_FEED = 30
-
-
-def absolute_url(url):
-    """``/a/b/`` → ``https://site.example/a/b/``; absolute URLs pass unchanged."""
-    return urljoin(settings.SITE_URL + "/", str(url))
-
-
-def largest_jpeg(photo):
-    """The photo's widest JPEG rendition (a dict from ``renditions``), or None."""
-    jpegs = [r for r in photo.renditions or () if r.get("format") == "jpeg"]
-    return max(jpegs, key=lambda r: r["width"], default=None)
 
 
 class LatestFeed(Feed):
@@ -84,7 +73,7 @@ class LatestFeed(Feed):
 
     def item_guid(self, item):
         # RFC 4151: tag:host,date:specific — stable for the story's life.
-        host = urlsplit(settings.SITE_URL).hostname
+        host = site_host()
         day = item.first_published_at.astimezone(datetime.UTC).date()
         return f"tag:{host},{day.isoformat()}:article:{item.pk}"
 
@@ -103,7 +92,7 @@ class LatestFeed(Feed):
 
     def item_enclosures(self, item):
         photo = item.lead_photo
-        rendition = largest_jpeg(photo) if photo else None
+        rendition = photo.jpeg_rendition() if photo else None
         if rendition is None:
             return []
         # Renditions don't record their byte size yet, and asking the storage

@@ -98,6 +98,25 @@ class Photo(models.Model):
     def __str__(self):
         return self.alt_text
 
+    def jpeg_rendition(self, *, max_width=None, min_width=None):
+        """A JPEG rendition (for feeds, emails, social cards, thumbnails).
+
+        The widest up to ``max_width``, or the narrowest from ``min_width``;
+        falling back to the nearest there is. None before renditions exist.
+        """
+        jpegs = sorted(
+            (r for r in self.renditions or () if r.get("format") == "jpeg"),
+            key=lambda r: r["width"],
+        )
+        if not jpegs:
+            return None
+        if min_width is not None:
+            return next((r for r in jpegs if r["width"] >= min_width), jpegs[-1])
+        if max_width is not None:
+            fitting = [r for r in jpegs if r["width"] <= max_width]
+            return fitting[-1] if fitting else jpegs[0]
+        return jpegs[-1]
+
 
 class Author(models.Model):
     name = models.CharField(max_length=150)

@@ -17,8 +17,8 @@ from django.contrib.sites.shortcuts import get_current_site
 from django.db.models import Max, OuterRef, Subquery
 from django.utils import timezone
 
-from articles.feeds import absolute_url
 from articles.models import Article, Author, Section
+from newsroom.site import absolute_url
 
 NEWS_WINDOW = datetime.timedelta(hours=48)
 

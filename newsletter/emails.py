@@ -7,7 +7,7 @@ alternative.
 """
 
 from functools import cache
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote
 
 import css_inline
 from django.conf import settings
@@ -18,18 +18,10 @@ from django.utils.html import escape
 
 from articles.models import Article
 from newsletter import services
+from newsroom.site import absolute_url, site_host
 
 UNSUBSCRIBE_PLACEHOLDER = "__NEWSLETTER_UNSUBSCRIBE_URL__"
 EMAIL_PHOTO_WIDTH = 600  # the content column's width, in CSS pixels
-
-
-def absolute_url(path):
-    """``path`` on the public site (SITE_URL); absolute URLs pass through."""
-    return urljoin(settings.SITE_URL + "/", path)
-
-
-def site_host():
-    return urlsplit(settings.SITE_URL).hostname or "localhost"
 
 
 @cache
@@ -67,15 +59,10 @@ def email_photo(photo):
     """The JPEG rendition to show in an email (mail clients lack WebP)."""
     if not photo:
         return None
-    jpegs = sorted(
-        (r for r in photo.renditions or [] if r.get("format") == "jpeg"),
-        key=lambda r: r["width"],
-    )
-    if jpegs:
-        # The smallest one that fills the column sharply on a retina screen,
-        # else the largest there is.
-        wide = [r for r in jpegs if r["width"] >= 2 * EMAIL_PHOTO_WIDTH]
-        chosen = wide[0] if wide else jpegs[-1]
+    # The smallest one that fills the column sharply on a retina screen,
+    # else the largest there is.
+    chosen = photo.jpeg_rendition(min_width=2 * EMAIL_PHOTO_WIDTH)
+    if chosen:
         url = photo.image.storage.url(chosen["name"])
         width, height = chosen["width"], chosen["height"]
     elif photo.image and photo.width:
