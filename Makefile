@@ -25,12 +25,13 @@ else
 DB_START = echo external
 endif
 
-.PHONY: help run test test-faults test-scale redis-server lint format manage stop install lock browser browser-chromium db migrate check-python clean
+.PHONY: help run test test-faults test-scale redis-server bench bench-tools lint format manage stop install lock browser browser-chromium db migrate check-python clean
 
 help:
 	@echo "make run      set up everything and serve the site with demo content"
 	@echo "make test     lint, migrations check and the whole test suite (browser tests included)"
 	@echo "make test-scale  scale-out test with real processes (a few minutes)"
+	@echo "make bench    benchmark on a large newsroom (about 10 minutes; bench/README.md)"
 	@echo "make manage ARGS=\"...\"   any management command against the same database"
 	@echo "make stop     stop the project-local PostgreSQL"
 	@echo "make lint     ruff check and format check;  make format  to fix"
@@ -95,6 +96,31 @@ redis-server:
 			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) \
 			|| echo "Could not install redis-server; the scale test will fail."; \
 		else echo "redis-server is missing: install Debian's redis-server package."; fi; \
+	fi
+
+# Benchmark on a large newsroom (bench/README.md). BENCH_* variables and
+# BENCH_ARGS="--help" pass through.
+bench: install bench-tools
+	@started=$$($(DB_START)) || exit 1; status=0; \
+	$(PY) bench/run.py $(BENCH_ARGS) || status=$$?; \
+	if [ "$$started" = started ]; then $(LOCALDB) stop >/dev/null; fi; \
+	exit $$status
+
+# wrk and nginx from Debian when we may (as for Chromium). Debian starts the
+# nginx service on install; the benchmark runs its own, so stop that one.
+bench-tools:
+	@missing=""; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
+	command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || missing="$$missing nginx"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing$$missing for the benchmark (apt-get install$$missing) ..."; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+			|| { echo "Could not install$$missing." >&2; exit 1; }; \
+			case "$$missing" in *nginx*) \
+				if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi;; \
+			esac; \
+		else echo "The benchmark needs$$missing: sudo apt-get install$$missing" >&2; exit 1; fi; \
 	fi
 
 # The PostgreSQL restart and backup/restore tests alone (make test runs them too).

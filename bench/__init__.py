@@ -1,0 +1,1 @@
+"""``make bench``: a large newsroom in its own database, loaded with wrk."""
