@@ -159,20 +159,33 @@ class ArticleQuerySet(models.QuerySet):
         )
 
     def for_listing(self):
-        """What a list of stories needs, in a fixed number of queries."""
-        return self.select_related("section", "lead_photo").prefetch_related(
-            models.Prefetch("bylines", queryset=Byline.objects.select_related("author"))
+        """What a list of stories needs, in a fixed number of queries.
+
+        The body and the search vector are the big columns; lists use neither.
+        """
+        return (
+            self.defer("body", "search_vector")
+            .select_related("section", "lead_photo")
+            .prefetch_related(
+                models.Prefetch(
+                    "bylines", queryset=Byline.objects.select_related("author")
+                )
+            )
         )
 
     def for_detail(self):
         """What a story page needs, in a fixed number of queries."""
-        return self.select_related("section", "lead_photo").prefetch_related(
-            models.Prefetch(
-                "bylines",
-                queryset=Byline.objects.select_related("author", "author__photo"),
-            ),
-            "corrections",
-            "tags",
+        return (
+            self.defer("search_vector")
+            .select_related("section", "lead_photo")
+            .prefetch_related(
+                models.Prefetch(
+                    "bylines",
+                    queryset=Byline.objects.select_related("author", "author__photo"),
+                ),
+                "corrections",
+                "tags",
+            )
         )
 
 
@@ -286,6 +299,14 @@ class Article(models.Model):
             ),
             models.Index(
                 fields=["section", "-publish_at"], name="article_section_pub_idx"
+            ),
+            # Section archives walk this index alone (id included), so a
+            # deep page is an index-only scan, not a heap walk.
+            models.Index(
+                fields=["section", "-publish_at"],
+                include=["id"],
+                condition=models.Q(status="published"),
+                name="article_live_section_idx",
             ),
             models.Index(
                 fields=["-publish_at"],

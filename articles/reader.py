@@ -21,20 +21,21 @@ from django.db.models import (
     TextField,
     Value,
     When,
-    Window,
 )
-from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from taggit.models import TaggedItem
 
-from articles.models import SEARCH_CONFIG, Article
-from articles.paginators import EstimatedCountPaginator
+from articles.models import SEARCH_CONFIG, Article, Section
 
 PER_PAGE = 20
 LATEST_PER_SECTION = 4
+HOME_SECTIONS = 12  # section rails on the front page, in navigation order
 RELATED_COUNT = 6
+RELATED_TAG_CANDIDATES = 200
+MAX_PAGE = 100_000
 MAX_QUERY_LENGTH = 200
 # Ranking every match of a common word in a large archive is slow and
 # pointless: the newest matches are ranked, and readers page through those.
@@ -47,32 +48,41 @@ def front_page():
     featured = list(
         Article.objects.published().filter(is_featured=True).for_listing()[:5]
     )
-    ranked = (
+    featured_ids = [a.pk for a in featured]
+    sections = list(Section.objects.all()[:HOME_SECTIONS])
+    # One short index walk per section (UNION ALL of LIMITed subqueries),
+    # rather than ranking every published story.
+    latest = [
         Article.objects.published()
-        .annotate(
-            section_rank=Window(
-                RowNumber(),
-                partition_by=F("section_id"),
-                order_by=F("publish_at").desc(),
-            )
+        .filter(section_id=section.pk)
+        .exclude(pk__in=featured_ids)
+        .order_by("-publish_at")
+        .values("pk")[:LATEST_PER_SECTION]
+        for section in sections
+    ]
+    by_section = {section.pk: [] for section in sections}
+    if latest:
+        rows = (
+            Article.objects.filter(pk__in=latest[0].union(*latest[1:], all=True))
+            .for_listing()
+            .order_by("-publish_at")
         )
-        .filter(section_rank__lte=LATEST_PER_SECTION)
-        .exclude(pk__in=[a.pk for a in featured])
-        .for_listing()
-        .order_by("section__position", "section__name", "-publish_at")
-    )
-    by_section = {}
-    for article in ranked:
-        by_section.setdefault(article.section, []).append(article)
+        for article in rows:
+            by_section[article.section_id].append(article)
     return {
         "lead": featured[0] if featured else None,
         "featured": featured[1:],
-        "sections": list(by_section.items()),
+        "sections": [(s, by_section[s.pk]) for s in sections if by_section[s.pk]],
     }
 
 
 def related_stories(article):
-    """Editor's picks first, then stories sharing tags, then the section."""
+    """Editor's picks first, then stories sharing tags, then the section.
+
+    Candidates are the picks, the newest stories carrying the story's tags and
+    the newest of its section — a few hundred rows at most, however large
+    the archive — ranked by picked, shared tags, same section, recency.
+    """
     picks = Article.related.through.objects.filter(
         from_article_id=article.pk, to_article_id=OuterRef("pk")
     )
@@ -86,13 +96,24 @@ def related_stories(article):
         .annotate(n=Count("pk"))
         .values("n")
     )
-    tagged = TaggedItem.objects.filter(
-        content_type=content_type, tag_id__in=tag_ids
-    ).values("object_id")
+    tagged = (
+        TaggedItem.objects.filter(content_type=content_type, tag_id__in=tag_ids)
+        .order_by("-object_id")
+        .values("object_id")[:RELATED_TAG_CANDIDATES]
+    )
+    same_section = (
+        Article.objects.published()
+        .filter(section_id=article.section_id)
+        .order_by("-publish_at")
+        .values("pk")[: RELATED_COUNT + 1]
+    )
+    picked_ids = Article.related.through.objects.filter(
+        from_article_id=article.pk
+    ).values("to_article_id")
     return list(
         Article.objects.published()
         .exclude(pk=article.pk)
-        .filter(Exists(picks) | Q(pk__in=tagged) | Q(section_id=article.section_id))
+        .filter(Q(pk__in=picked_ids) | Q(pk__in=tagged) | Q(pk__in=same_section))
         .annotate(
             picked=Exists(picks),
             shared_tags=Coalesce(Subquery(shared, output_field=IntegerField()), 0),
@@ -102,7 +123,8 @@ def related_stories(article):
                 output_field=IntegerField(),
             ),
         )
-        .select_related("section", "lead_photo")
+        .defer("body", "search_vector")
+        .select_related("section")
         .order_by("-picked", "-shared_tags", "-same_section", "-publish_at")[
             :RELATED_COUNT
         ]
@@ -114,40 +136,39 @@ def more_from_section(article, exclude=()):
         Article.objects.published()
         .filter(section_id=article.section_id)
         .exclude(pk__in=[article.pk, *exclude])
-        .select_related("section")[:5]
+        .only("headline", "slug", "url_date", "section_id")[:5]
     )
 
 
 def paginate(request, queryset, per_page=PER_PAGE):
-    """A page of ``queryset`` from ``?page=``; junk or out of range is a 404.
+    """A page of ``queryset`` from ``?page=``; junk or past the end is a 404.
 
-    The page's rows are found by primary key first (an index-only walk), and
-    only those rows are then loaded with what the listing needs, so a deep
-    page costs little more than the first one.
+    No ``COUNT(*)``: the page fetches one id more than it shows to know
+    whether there is a next page. The page's rows are found by primary key
+    first (a walk of the index the archive is ordered by), and only those
+    rows are then loaded with what the listing needs, so a deep page costs
+    little more than the first one.
     """
-    paginator = EstimatedCountPaginator(queryset, per_page)
-    try:
-        number = paginator.validate_number(request.GET.get("page") or 1)
-    except (InvalidPage, EmptyPage):
-        raise Http404("No such page.") from None
+    raw = request.GET.get("page") or "1"
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise Http404("No such page.")
+    number = int(raw)
     offset = (number - 1) * per_page
-    ids = list(queryset.values_list("pk", flat=True)[offset : offset + per_page])
+    ids = list(queryset.values_list("pk", flat=True)[offset : offset + per_page + 1])
     if not ids and number > 1:
         raise Http404("No such page.")
+    has_next, ids = len(ids) > per_page, ids[:per_page]
     rows = {a.pk: a for a in queryset.model.objects.filter(pk__in=ids).for_listing()}
-    return _Page(paginator, number, ids, rows)
+    return ArchivePage(number, [rows[pk] for pk in ids if pk in rows], has_next)
 
 
-class _Page:
-    """The slice of a Django ``Page`` the templates use."""
+class ArchivePage:
+    """The slice of a Django ``Page`` the archive templates use."""
 
-    def __init__(self, paginator, number, ids, rows):
-        self.paginator = paginator
+    def __init__(self, number, object_list, has_next):
         self.number = number
-        self.object_list = [rows[pk] for pk in ids if pk in rows]
-        self._has_next = len(ids) == paginator.per_page and (
-            number < paginator.num_pages
-        )
+        self.object_list = object_list
+        self._has_next = has_next
 
     def __iter__(self):
         return iter(self.object_list)

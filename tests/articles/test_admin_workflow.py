@@ -171,3 +171,17 @@ def test_publishing_a_clashing_slug_gets_a_form_error(editor_client):
     response = editor_client.post(change_url(article), data)
     assert response.status_code == 200
     assert "already uses this slug" in str(response.context["adminform"].form.errors)
+
+
+def test_desk_filters_stories_by_author(editor_client):
+    """?author= shows one writer's stories; desk writers are listed as filters."""
+    writer = make_author(name="Desk Writer", user=make_staff("writer", "Reporter"))
+    contributor = make_author(name="Guest Contributor")
+    make_article(headline="By the desk writer", authors=[writer])
+    make_article(headline="By the guest", authors=[contributor])
+    page = editor_client.get(LIST_URL).content.decode()
+    assert "Desk Writer" in page and f"?author={writer.pk}" in page
+    mine = editor_client.get(LIST_URL, {"author": writer.pk}).content.decode()
+    assert "By the desk writer" in mine and "By the guest" not in mine
+    theirs = editor_client.get(LIST_URL, {"author": contributor.pk}).content.decode()
+    assert "By the guest" in theirs and "By the desk writer" not in theirs
