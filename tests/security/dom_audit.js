@@ -20,7 +20,12 @@
         problems.push('url: ' + el.outerHTML.slice(0, 120));
     }
   }
-  for (const el of document.querySelectorAll('iframe, object, embed, frame, base, meta[http-equiv]'))
+  for (const el of document.querySelectorAll('iframe, object, embed, frame, base, meta[http-equiv]')) {
+    // The desk's email preview: a fully sandboxed frame (no scripts at all)
+    // showing our own page, which the tests audit on its own.
+    const src = el.getAttribute('src') || '';
+    if (el.tagName === 'IFRAME' && el.getAttribute('sandbox') === '' && src.startsWith('/admin/')) continue;
     problems.push('element: ' + el.outerHTML.slice(0, 120));
+  }
   return problems;
 }

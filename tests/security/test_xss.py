@@ -136,3 +136,62 @@ def test_the_dom_audit_catches_what_it_looks_for(page):
     for kind in ["handler:", "url:", "script:", "element:"]:
         assert kind in found
     assert "ld+json" not in found
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_no_vector_runs_in_the_digest(live_server, page, hostile_newsroom):
+    """Digest subject and intro carry the vectors too; the email (HTML and
+    text), its web archive copy and the desk's preview stay inert."""
+    from django.utils import timezone
+
+    from newsletter import emails, services
+    from newsletter.models import Digest
+
+    make_staff("editor", "Editor")
+    digests = []
+    for vector in VECTORS[::5]:
+        digest = Digest.objects.create(
+            subject=f"xss {vector}"[:200],
+            intro=f"{vector}\n\n{vector}",
+            status=Digest.Status.SENT,
+            started_at=timezone.now(),
+        )
+        services.set_digest_items(digest, hostile_newsroom[:4])
+        digests.append(digest)
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    problems = {}
+    for digest in digests:
+        html, text = emails.preview(digest)
+        # (CSS inlining re-serializes the HTML: a "<" inside a quoted
+        # attribute stays literal there, which is harmless; the DOM decides.)
+        page.set_content(html)
+        found = page.evaluate(DOM_AUDIT)
+        if found:
+            problems[f"email {digest.pk}"] = found
+        message, _ = emails.digest_message(
+            digest, to="reader@example.com", subscriber_id=1, html=html, text=text
+        )
+        assert "\n" not in message.subject and "\r" not in message.subject
+    page.goto(live_server.url + reverse("admin:login"))
+    page.fill("#id_username", "editor")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    paths = [reverse("newsletter:archive")]
+    for digest in digests[:4]:
+        paths += [
+            reverse("newsletter:archive-detail", args=[digest.pk]),
+            reverse("admin:newsletter_digest_change", args=[digest.pk]),
+            reverse("admin:newsletter_digest_preview", args=[digest.pk]),
+            reverse("admin:newsletter_digest_preview_html", args=[digest.pk]),
+        ]
+    paths.append(reverse("admin:newsletter_digest_changelist"))
+    for path in paths:
+        response = page.goto(live_server.url + path)
+        assert response.status == 200, path
+        found = page.evaluate(DOM_AUDIT)
+        if found:
+            problems[path] = found
+    assert not dialogs, dialogs
+    assert not problems, problems
