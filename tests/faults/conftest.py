@@ -376,9 +376,9 @@ def styled_503(response):
 @pytest.fixture(scope="session")
 def pg_cluster():
     if server_binaries() is None:
-        pytest.skip(
+        pytest.fail(
             "PostgreSQL's server binaries (initdb, pg_ctl) are not installed: "
-            "the fault tests need a throwaway cluster"
+            "the fault tests need a throwaway cluster (apt-get install postgresql)"
         )
     with ThrowawayCluster() as cluster:
         yield cluster
