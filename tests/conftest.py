@@ -23,17 +23,7 @@ WSGIServer.request_queue_size = 128
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests that cannot run here are set aside loudly, never silently.
-
-    Transactional tests also get serialized rollback: they end by emptying
-    every table, and the rows data migrations made (the Reporter and Editor
-    groups) must be there for the tests after them.
-    """
-    for item in items:
-        marker = item.get_closest_marker("django_db")
-        if marker and marker.kwargs.get("transaction"):
-            kwargs = {**marker.kwargs, "serialized_rollback": True}
-            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
+    """Tests that cannot run here are set aside loudly, never silently."""
     reasons = {}
     if not CHROMIUM:
         reasons["browser"] = (
