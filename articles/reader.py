@@ -16,7 +16,6 @@ from django.db.models import (
     Func,
     IntegerField,
     OuterRef,
-    Q,
     Subquery,
     TextField,
     Value,
@@ -79,15 +78,38 @@ def front_page():
 def related_stories(article):
     """Editor's picks first, then stories sharing tags, then the section.
 
-    Candidates are the picks, the newest stories carrying the story's tags and
-    the newest of its section — a few hundred rows at most, however large
-    the archive — ranked by picked, shared tags, same section, recency.
+    Candidates are the picks, the newest stories carrying each of the story's
+    tags and the newest of its section: a few hundred rows at most, however
+    large the archive, found by one index walk each and joined to the stories
+    by primary key. They are ranked by picked, shared tags, same section,
+    recency.
     """
+    content_type = ContentType.objects.get_for_model(Article)
+    tag_ids = [tag.pk for tag in article.tags.all()]  # prefetched
+    picked_ids = Article.related.through.objects.filter(
+        from_article_id=article.pk
+    ).values("to_article_id")
+    # Per tag, so that a tag on thousands of stories cannot crowd out a rare
+    # one (the rare tag is the better signal).
+    per_tag = max(RELATED_COUNT, RELATED_TAG_CANDIDATES // max(len(tag_ids), 1))
+    tagged = [
+        TaggedItem.objects.filter(content_type=content_type, tag_id=tag_id)
+        .order_by("-object_id")
+        .values("object_id")[:per_tag]
+        for tag_id in tag_ids
+    ]
+    same_section = (
+        Article.objects.published()
+        .filter(section_id=article.section_id)
+        .order_by("-publish_at")
+        .values("pk")[: RELATED_COUNT + 1]
+    )
+    # One IN over a UNION is a semi-join on the primary key; an OR of three
+    # INs would make PostgreSQL read every story.
+    candidates = picked_ids.union(*tagged, same_section, all=True)
     picks = Article.related.through.objects.filter(
         from_article_id=article.pk, to_article_id=OuterRef("pk")
     )
-    content_type = ContentType.objects.get_for_model(Article)
-    tag_ids = [tag.pk for tag in article.tags.all()]  # prefetched
     shared = (
         TaggedItem.objects.filter(
             content_type=content_type, object_id=OuterRef("pk"), tag_id__in=tag_ids
@@ -96,24 +118,10 @@ def related_stories(article):
         .annotate(n=Count("pk"))
         .values("n")
     )
-    tagged = (
-        TaggedItem.objects.filter(content_type=content_type, tag_id__in=tag_ids)
-        .order_by("-object_id")
-        .values("object_id")[:RELATED_TAG_CANDIDATES]
-    )
-    same_section = (
-        Article.objects.published()
-        .filter(section_id=article.section_id)
-        .order_by("-publish_at")
-        .values("pk")[: RELATED_COUNT + 1]
-    )
-    picked_ids = Article.related.through.objects.filter(
-        from_article_id=article.pk
-    ).values("to_article_id")
     return list(
         Article.objects.published()
         .exclude(pk=article.pk)
-        .filter(Q(pk__in=picked_ids) | Q(pk__in=tagged) | Q(pk__in=same_section))
+        .filter(pk__in=candidates)
         .annotate(
             picked=Exists(picks),
             shared_tags=Coalesce(Subquery(shared, output_field=IntegerField()), 0),

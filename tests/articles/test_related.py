@@ -1,0 +1,60 @@
+"""The "Related" rail under a story: the editor's picks, then stories sharing
+the most tags, then the newest of the section; never the story itself or
+anything unpublished."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from articles import reader
+from articles.models import Article
+from tests.factories import make_article, make_section
+
+pytestmark = pytest.mark.django_db
+
+
+def test_picks_then_shared_tags_then_section_then_recency():
+    news, sport = make_section(), make_section()
+    now = timezone.now()
+    story = make_article(section=news, tags=["flood", "council", "budget"])
+    picked = make_article(section=sport, publish_at=now - timedelta(days=900))
+    story.related.add(picked)
+    two_tags = make_article(
+        section=sport, tags=["flood", "council"], publish_at=now - timedelta(days=30)
+    )
+    one_tag_old = make_article(
+        section=sport, tags=["budget"], publish_at=now - timedelta(days=20)
+    )
+    one_tag_new = make_article(
+        section=sport, tags=["flood"], publish_at=now - timedelta(days=10)
+    )
+    same_section = make_article(section=news, publish_at=now - timedelta(days=5))
+    make_article(section=sport, tags=["unrelated"])  # shares nothing
+    make_article(
+        section=news,
+        tags=["flood", "council", "budget"],
+        status=Article.Status.DRAFT,
+    )
+
+    related = reader.related_stories(story)
+
+    assert related == [picked, two_tags, one_tag_new, one_tag_old, same_section]
+
+
+def test_a_popular_tag_does_not_crowd_out_a_rare_one():
+    """An old story sharing two rare tags outranks hundreds sharing a common one."""
+    close = make_article(
+        section=make_section(),
+        tags=["rare", "rarer"],
+        publish_at=timezone.now() - timedelta(days=400),
+    )
+    section = make_section()
+    for _ in range(reader.RELATED_TAG_CANDIDATES + 5):
+        make_article(section=section, tags=["common"])
+    story = make_article(section=make_section(), tags=["common", "rare", "rarer"])
+
+    related = reader.related_stories(story)
+
+    assert related[0] == close
+    assert len(related) == reader.RELATED_COUNT
