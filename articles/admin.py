@@ -314,6 +314,19 @@ class ArticleAdmin(VersionAdmin):
             services.preview_url(obj),
         )
 
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # The date drill-down over a search lists the years holding matches,
+        # which reads every match: most of the archive for a common word. It
+        # is left out while searching, unless the editor has drilled down
+        # first (then it is bounded by the year or month chosen).
+        drilled = any(
+            name.startswith(f"{self.date_hierarchy}__") for name in changelist.params
+        )
+        if changelist.query and not drilled:
+            changelist.date_hierarchy = None
+        return changelist
+
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False

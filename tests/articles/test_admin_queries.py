@@ -54,3 +54,22 @@ def test_changelist_and_change_form_queries_do_not_grow_with_the_archive(client)
     large = [count_queries(client, url) for url in (changelist, change, search)]
     assert small == large
     assert max(large) <= 20
+
+
+def test_desk_search_leaves_out_the_date_drill_down_until_a_date_is_chosen(client):
+    """Working out which dates hold matches reads every match of the search."""
+    client.force_login(make_staff("editor", "Editor"))
+    story = make_article(headline="Council votes on the budget")
+    make_article(headline="Tide tables")
+    changelist = reverse("admin:articles_article_changelist")
+    drill_down = b'class="toplinks"'
+
+    assert drill_down in client.get(changelist).content
+    searched = client.get(changelist + "?q=council")
+    assert b"Council votes" in searched.content
+    assert b"Tide tables" not in searched.content
+    assert drill_down not in searched.content
+    year = f"&publish_at__year={story.publish_at.year}"
+    drilled = client.get(changelist + "?q=council" + year)
+    assert b"Council votes" in drilled.content
+    assert drill_down in drilled.content
