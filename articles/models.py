@@ -158,14 +158,17 @@ class ArticleQuerySet(models.QuerySet):
             status=Article.Status.PUBLISHED, publish_at__lte=timezone.now()
         )
 
-    def for_listing(self):
+    def for_listing(self, photos=True):
         """What a list of stories needs, in a fixed number of queries.
 
         The body and the search vector are the big columns; lists use neither.
+        ``photos=False`` for lists shown without pictures (a photo row, with
+        its renditions, is the widest part of a listed story).
         """
+        related = ["section", "lead_photo"] if photos else ["section"]
         return (
             self.defer("body", "search_vector")
-            .select_related("section", "lead_photo")
+            .select_related(*related)
             .prefetch_related(
                 models.Prefetch(
                     "bylines", queryset=Byline.objects.select_related("author")

@@ -33,7 +33,7 @@ PER_PAGE = 20
 LATEST_PER_SECTION = 4
 HOME_SECTIONS = 12  # section rails on the front page, in navigation order
 RELATED_COUNT = 6
-RELATED_TAG_CANDIDATES = 200
+RELATED_TAG_CANDIDATES = 60
 MAX_PAGE = 100_000
 MAX_QUERY_LENGTH = 200
 # Ranking every match of a common word in a large archive is slow and
@@ -63,7 +63,7 @@ def front_page():
     if latest:
         rows = (
             Article.objects.filter(pk__in=latest[0].union(*latest[1:], all=True))
-            .for_listing()
+            .for_listing(photos=False)  # the section rails show no photos
             .order_by("-publish_at")
         )
         for article in rows:
@@ -166,7 +166,10 @@ def paginate(request, queryset, per_page=PER_PAGE):
     if not ids and number > 1:
         raise Http404("No such page.")
     has_next, ids = len(ids) > per_page, ids[:per_page]
-    rows = {a.pk: a for a in queryset.model.objects.filter(pk__in=ids).for_listing()}
+    rows = {
+        a.pk: a
+        for a in queryset.model.objects.filter(pk__in=ids).for_listing(photos=False)
+    }
     return ArchivePage(number, [rows[pk] for pk in ids if pk in rows], has_next)
 
 
@@ -241,7 +244,9 @@ def search(request, terms):
         )
         .values_list("pk", "snippet")
     )
-    listed = {a.pk: a for a in Article.objects.filter(pk__in=ids).for_listing()}
+    listed = {
+        a.pk: a for a in Article.objects.filter(pk__in=ids).for_listing(photos=False)
+    }
     page.object_list = [listed[pk] for pk in ids]
     for article in page.object_list:
         article.snippet = highlight(snippets.get(article.pk, ""))
