@@ -148,44 +148,47 @@ def subscribe(*, email, ip, user_agent, source):
     from newsletter import tasks  # tasks import services
 
     with transaction.atomic():
-        subscriber, created = _create_or_lock(email, consent)
-        if created:
+        subscriber = _create(email, {**consent, "last_notified_at": timezone.now()})
+        if subscriber is not None:
             notice = Notice.CONFIRM
-        elif subscriber.status == Subscriber.Status.CONFIRMED:
-            notice = Notice.ALREADY_SUBSCRIBED
-        elif subscriber.status == Subscriber.Status.COMPLAINED:
-            notice = None  # they reported us as spam: never write again unasked
         else:
-            notice = Notice.CONFIRM
-        if notice is None or _notified_recently(subscriber):
-            return None
-        if notice == Notice.CONFIRM and not created:
-            # The confirmation that follows is for this request.
-            for field, value in consent.items():
-                setattr(subscriber, field, value)
-        subscriber.last_notified_at = timezone.now()
-        subscriber.save()
+            subscriber = Subscriber.objects.with_email(email).select_for_update().get()
+            notice = _notice_for_known(subscriber)
+            if notice is None or _notified_recently(subscriber):
+                return None
+            if notice == Notice.CONFIRM:
+                # The confirmation that follows is for this request.
+                for field, value in consent.items():
+                    setattr(subscriber, field, value)
+            subscriber.last_notified_at = timezone.now()
+            subscriber.save()
         # django-tasks-db writes the task row in this transaction: the email
         # is queued if and only if the subscriber row is committed.
         tasks.send_signup_email.enqueue(subscriber.pk, str(notice))
     return notice
 
 
-def _create_or_lock(email, consent):
-    """The subscriber row, locked: created now, or the existing one.
+def _create(email, fields):
+    """The new subscriber, or ``None`` if the address is already known.
 
-    Concurrent signups for one address (in any case) meet at the unique
-    index on ``lower(email)``: one insert wins, the others wait for it,
-    fail inside their savepoint, and lock the winner's row instead.
+    A new address, the common case, costs one INSERT (no look-up first). Concurrent signups for
+    one address (in any case) meet at the unique index on ``lower(email)``:
+    one insert wins, the others wait for it and fail inside their savepoint;
+    the caller then locks the winner's row.
     """
-    existing = Subscriber.objects.with_email(email).select_for_update().first()
-    if existing is not None:
-        return existing, False
     try:
         with transaction.atomic():
-            return Subscriber.objects.create(email=email, **consent), True
+            return Subscriber.objects.create(email=email, **fields)
     except IntegrityError:
-        return Subscriber.objects.with_email(email).select_for_update().get(), False
+        return None
+
+
+def _notice_for_known(subscriber):
+    if subscriber.status == Subscriber.Status.CONFIRMED:
+        return Notice.ALREADY_SUBSCRIBED
+    if subscriber.status == Subscriber.Status.COMPLAINED:
+        return None  # they reported us as spam: never write again unasked
+    return Notice.CONFIRM
 
 
 def _notified_recently(subscriber):
@@ -298,18 +301,17 @@ def import_subscribers(*, rows, consent_note="", confirmed=False, source="import
         if suppression_hash(email) in suppressed:
             result.suppressed += 1
             continue
-        with transaction.atomic():
-            subscriber, created = _create_or_lock(
-                email,
-                {
-                    "signed_up_at": now,
-                    "source": source,
-                    "consent_note": consent_note,
-                    "status": status,
-                    "confirmed_at": now if confirmed else None,
-                },
-            )
-        if created:
+        created = _create(
+            email,
+            {
+                "signed_up_at": now,
+                "source": source,
+                "consent_note": consent_note,
+                "status": status,
+                "confirmed_at": now if confirmed else None,
+            },
+        )
+        if created is not None:
             result.created += 1
         else:
             result.existing += 1  # existing subscribers keep their own record
