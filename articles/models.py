@@ -1,3 +1,4 @@
+import functools
 import uuid
 from pathlib import PurePosixPath
 
@@ -5,7 +6,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from taggit.managers import TaggableManager
@@ -35,6 +36,22 @@ def article_path(url_date, slug):
     )
 
 
+def slug_url(viewname, slug):
+    """``reverse(viewname, kwargs={"slug": slug})``, remembered per process.
+
+    A list of stories links every section and author it shows, and
+    ``reverse()`` costs more than the rest of a link's rendering; there are
+    only so many sections and authors. Keyed by the script prefix and the
+    URLconf, as the address depends on them.
+    """
+    return _slug_url(viewname, slug, get_script_prefix(), get_urlconf() or "")
+
+
+@functools.lru_cache(maxsize=8192)
+def _slug_url(viewname, slug, script_prefix, urlconf):
+    return reverse(viewname, kwargs={"slug": slug}, urlconf=urlconf or None)
+
+
 class Section(models.Model):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
@@ -50,7 +67,7 @@ class Section(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("articles:section", kwargs={"slug": self.slug})
+        return slug_url("articles:section", self.slug)
 
 
 class Photo(models.Model):
@@ -148,7 +165,7 @@ class Author(models.Model):
         return self.name
 
     def get_absolute_url(self):
-        return reverse("articles:author", kwargs={"slug": self.slug})
+        return slug_url("articles:author", self.slug)
 
 
 class ArticleQuerySet(models.QuerySet):
@@ -330,15 +347,16 @@ class Article(models.Model):
         super().save(*args, **kwargs)
         # Old addresses keep working: a stored redirect is derived data,
         # like the URL date itself.
-        stored_path = getattr(self, "_stored_path", None)
+        stored = getattr(self, "_stored_address", None)
         if self.url_date:
             new_path = self.path
+            stored_path = article_path(*stored) if stored else None
             if stored_path and stored_path != new_path:
                 ArticleRedirect.objects.update_or_create(
                     old_path=stored_path, defaults={"article": self}
                 )
             ArticleRedirect.objects.filter(old_path=new_path).delete()
-            self._stored_path = new_path
+            self._stored_address = (self.url_date, self.slug)
 
     def get_absolute_url(self):
         return self.path
@@ -364,10 +382,11 @@ class Article(models.Model):
     def from_db(cls, db, field_names, values, *args, **kwargs):
         instance = super().from_db(db, field_names, values, *args, **kwargs)
         # Remember the stored address, so that a changed one leaves a
-        # redirect (only when loaded: a deferred field would cost a query).
+        # redirect (only when loaded: a deferred field would cost a query;
+        # the path itself is worked out only if the story is saved).
         loaded = instance.__dict__
         if loaded.get("url_date") and "slug" in loaded:
-            instance._stored_path = article_path(instance.url_date, instance.slug)
+            instance._stored_address = (instance.url_date, instance.slug)
         return instance
 
     @property
@@ -376,7 +395,12 @@ class Article(models.Model):
         url_date = self.url_date or timezone.localdate(
             self.publish_at or timezone.now()
         )
-        return article_path(url_date, self.slug)
+        # A card links its story twice or more: reverse() once per address.
+        address = (url_date, self.slug)
+        memo = self.__dict__.get("_path_memo")
+        if memo is None or memo[0] != address:
+            memo = self._path_memo = (address, article_path(*address))
+        return memo[1]
 
     @property
     def is_live(self):
