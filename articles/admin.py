@@ -197,6 +197,8 @@ class ArticleAdmin(VersionAdmin):
     list_filter = [StatusFilter, "section", "is_featured", AuthorFilter]
     list_select_related = ["section"]
     date_hierarchy = "publish_at"
+    # django-reversion's list, with a cheaper date drill-down (templatetags/desk.py)
+    change_list_template = "admin/articles/article/change_list.html"
     search_fields = ["headline"]  # replaced by full-text search below
     search_help_text = (
         'Searches headline, standfirst and body. Use "quotes" for phrases and '

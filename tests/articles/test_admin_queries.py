@@ -73,3 +73,19 @@ def test_desk_search_leaves_out_the_date_drill_down_until_a_date_is_chosen(clien
     drilled = client.get(changelist + "?q=council" + year)
     assert b"Council votes" in drilled.content
     assert drill_down in drilled.content
+
+
+def test_desk_date_drill_down_lists_the_years_and_filters_by_them(client):
+    client.force_login(make_staff("editor", "Editor"))
+    now = timezone.now()
+    make_article(headline="Old story", publish_at=now.replace(year=now.year - 2))
+    make_article(headline="New story", publish_at=now - timedelta(hours=1))
+    changelist = reverse("admin:articles_article_changelist")
+
+    page = client.get(changelist).content.decode()
+    years = [str(now.year - 2), str(now.year - 1), str(now.year)]
+    for year in years:
+        assert f'href="?publish_at__year={year}">{year}</a>' in page
+    old_year = client.get(f"{changelist}?publish_at__year={years[0]}").content
+    assert b"Old story" in old_year
+    assert b"New story" not in old_year
