@@ -271,6 +271,21 @@ def test_search_ranks_and_highlights(client):
     assert "Bridge club" in text and "Harbour bridge closes" in text
 
 
+def test_search_finds_a_word_deep_in_a_long_story(client):
+    """Snippets are cut from a story's opening; matches further on still count."""
+    from articles.reader import SNIPPET_SOURCE_CHARS
+
+    filler = "<p>The council met again.</p>" * (SNIPPET_SOURCE_CHARS // 20)
+    make_article(
+        headline="Long meeting",
+        body=filler + '<p>A <a href="https://example.com/">walrus</a> spoke.</p>',
+    )
+    text = client.get(reverse("articles:search"), {"q": "walrus"}).content.decode()
+    assert "Long meeting" in text
+    assert "…The council met again." in text
+    assert "&lt;" not in text.split("Long meeting")[1].split("</article>")[0]
+
+
 def test_json_ld_survives_a_hostile_headline(client):
     """An editor's </script> cannot break out of the JSON-LD block."""
     article = make_article(
