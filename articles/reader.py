@@ -6,6 +6,7 @@ Everything starts from ``Article.objects.published()``.
 import html
 
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.core.paginator import EmptyPage, InvalidPage, Paginator
 from django.db.models import (
@@ -49,21 +50,24 @@ def front_page():
         Article.objects.published().filter(is_featured=True).for_listing()[:5]
     )
     featured_ids = [a.pk for a in featured]
-    sections = list(Section.objects.all()[:HOME_SECTIONS])
-    # One short index walk per section (UNION ALL of LIMITed subqueries),
-    # rather than ranking every published story.
-    latest = [
+    # The sections with the ids of their latest stories, in one query: a
+    # correlated subquery per section is one short index walk each, rather
+    # than ranking every published story.
+    latest_ids = (
         Article.objects.published()
-        .filter(section_id=section.pk)
+        .filter(section_id=OuterRef("pk"))
         .exclude(pk__in=featured_ids)
         .order_by("-publish_at")
         .values("pk")[:LATEST_PER_SECTION]
-        for section in sections
-    ]
+    )
+    sections = list(
+        Section.objects.annotate(latest_ids=ArraySubquery(latest_ids))[:HOME_SECTIONS]
+    )
     by_section = {section.pk: [] for section in sections}
-    if latest:
+    ids = [pk for section in sections for pk in section.latest_ids]
+    if ids:
         rows = (
-            Article.objects.filter(pk__in=latest[0].union(*latest[1:], all=True))
+            Article.objects.filter(pk__in=ids)
             .for_listing(photos=False)  # the section rails show no photos
             .order_by("-publish_at")
         )
