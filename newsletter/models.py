@@ -238,6 +238,13 @@ class Delivery(models.Model):
                 name="newsletter_delivery_claim_idx",
             ),
             models.Index(fields=["claimed_by"], name="newsletter_delivery_lease_idx"),
+            # The claim: a digest's pending rows in the order they are
+            # claimed, so it reads only the rows it takes (no sort).
+            models.Index(
+                fields=["digest", "available_at", "id"],
+                condition=models.Q(status="pending"),
+                name="newsletter_dlv_pending_idx",
+            ),
         ]
 
     def __str__(self):

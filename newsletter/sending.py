@@ -3,15 +3,16 @@
 1. ``start``: in one transaction, render the email once (stored on the
    digest), create one ``Delivery`` per confirmed subscriber with
    ``INSERT … SELECT`` in batches (no row passes through Python), and queue
-   the first batch task.
+   the first batch tasks (``BATCH_CHAINS`` of them).
 2. ``send_batch``: in one short transaction, claim up to
    ``NEWSLETTER_BATCH_SIZE`` pending deliveries with ``SELECT … FOR UPDATE
-   SKIP LOCKED``, lease them (``available_at`` moves to the lease's end),
-   mark those whose subscriber is no longer confirmed as skipped, and queue
-   the next batch task. Then send over one connection, marking each row
-   sent (with its Message-ID) right after its message is accepted. The
-   lease is renewed while sending, and subscribers who unsubscribed since
-   the claim are skipped at each renewal.
+   SKIP LOCKED`` (in the order of a partial index on pending rows, so the
+   claim reads only the rows it takes), lease them (``available_at`` moves
+   to the lease's end), mark those whose subscriber is no longer confirmed
+   as skipped, and queue the next batch task. Then send over one
+   connection, marking each row sent (with its Message-ID) right after its
+   message is accepted. The lease is renewed while sending, and subscribers
+   who unsubscribed since the claim are skipped at each renewal.
 3. ``watch``: every ``NEWSLETTER_WATCH_SECONDS`` while a digest is
    scheduled or sending, queue its successor first, then restart whatever
    stalled — a start task or a batch chain lost with a killed worker (its
@@ -45,6 +46,12 @@ from newsletter.models import Delivery, Digest, Subscriber
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_BATCH = 10_000
+# Batch tasks queued when a send starts. Each batch task queues the next as
+# soon as it has claimed its rows, so one chain already keeps every worker
+# busy; a second keeps a task waiting for a worker that finishes its batch
+# while another is between taking the queued task and queuing the next (it
+# would otherwise find the queue empty and sleep for db_worker's --interval).
+BATCH_CHAINS = 2
 PENDING = Delivery.Status.PENDING
 CONFIRMED = Subscriber.Status.CONFIRMED
 
@@ -81,7 +88,8 @@ def start(digest_id, expected_send_at=None):
         digest.snapshot_done = True
         digest.watch_at = now
         digest.save()
-        tasks.send_digest_batch.enqueue(digest.pk)
+        for _ in range(BATCH_CHAINS):
+            tasks.send_digest_batch.enqueue(digest.pk)
     logger.info("Digest %s: %s recipients", digest_id, digest.recipients_count)
     return digest.recipients_count
 
@@ -116,6 +124,11 @@ def snapshot(digest):
             if batch_last_id is None:
                 break
             last_id = batch_last_id
+        # Statistics that know these rows (counted though not yet committed):
+        # planned from older ones, the claim took the digest's every row by
+        # its foreign key and sorted them all, for each batch, until the next
+        # autovacuum came by.
+        cursor.execute(f"ANALYZE {deliveries}")
     return Delivery.objects.filter(digest=digest).count()
 
 
