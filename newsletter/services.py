@@ -171,10 +171,10 @@ def subscribe(*, email, ip, user_agent, source):
 def _create(email, fields):
     """The new subscriber, or ``None`` if the address is already known.
 
-    A new address, the common case, costs one INSERT (no look-up first). Concurrent signups for
-    one address (in any case) meet at the unique index on ``lower(email)``:
-    one insert wins, the others wait for it and fail inside their savepoint;
-    the caller then locks the winner's row.
+    A new address, the common case, costs one INSERT (no look-up first).
+    Concurrent signups for one address (in any case) meet at the unique index
+    on ``lower(email)``: one insert wins, the others wait for it and fail
+    inside their savepoint; the caller then locks the winner's row.
     """
     try:
         with transaction.atomic():

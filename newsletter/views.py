@@ -8,7 +8,9 @@ GET in an email change nothing.
 from functools import wraps
 
 from django.conf import settings
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -63,10 +65,18 @@ def signup(request):
     return _signup_page(request, SignupForm(initial=initial))
 
 
+class HttpResponseSeeOther(HttpResponseRedirect):
+    status_code = 303
+
+
 @never_cache
 @require_POST
 def subscribe(request):
-    """Take a signup. The answer is the same whoever the address belongs to."""
+    """Take a signup. The answer is the same whoever the address belongs to.
+
+    A taken signup is answered with a redirect to the "check your inbox"
+    page (post/redirect/get): reloading that page sends nothing again.
+    """
     ip = ratelimit.client_ip(request)
     if services.signup_rate_limited(ip):
         response = render(request, "newsletter/rate_limited.html", status=429)
@@ -74,7 +84,7 @@ def subscribe(request):
         return response
     if request.POST.get("website"):
         # The honeypot is filled: a bot. It gets the usual answer, and nothing else.
-        return _check_inbox(request)
+        return HttpResponseSeeOther(reverse("newsletter:check-inbox"))
     form = SignupForm(request.POST)
     if not form.is_valid():
         return _signup_page(request, form, status=400)
@@ -84,10 +94,13 @@ def subscribe(request):
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         source=form.cleaned_data["source"] or SIGNUP_PAGE_SOURCE,
     )
-    return _check_inbox(request)
+    return HttpResponseSeeOther(reverse("newsletter:check-inbox"))
 
 
-def _check_inbox(request):
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def check_inbox(request):
+    """Where a signup lands: "check your inbox", and a form to try again."""
     return render(
         request,
         "newsletter/check_inbox.html",

@@ -350,8 +350,11 @@ class SignupClient:
 
 
 def accepted_signup(response):
-    """The success answer: the "check your inbox" page."""
-    return response.status == 200 and "Check your inbox" in response.text()
+    """The success answer: a redirect to the "check your inbox" page."""
+    return (
+        response.status == 303
+        and response.headers.get("location") == "/newsletter/check-inbox/"
+    )
 
 
 # What a page must never show a reader: a traceback or the driver's message.

@@ -22,6 +22,23 @@ pytestmark = pytest.mark.django_db
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
 
 
+CHECK_INBOX = "/newsletter/check-inbox/"
+
+
+def test_reloading_the_check_inbox_page_signs_up_no_one_again(client, mailoutbox):
+    """After a signup the browser is on a plain GET page: a reload sends nothing."""
+    response = client.post(
+        "/newsletter/subscribe/", {"email": "jane@example.com"}, follow=True
+    )
+    assert response.redirect_chain == [(CHECK_INBOX, 303)]
+    assert "Check your inbox" in response.text
+    assert 'action="/newsletter/subscribe/"' in response.text  # "typed it wrong?"
+    client.get(CHECK_INBOX)
+    run_queued_tasks()
+    assert Subscriber.objects.count() == 1
+    assert len(mailoutbox) == 1
+
+
 def csrf_client():
     """A browser-like client that must send the CSRF token it got from the form page."""
     client = Client(enforce_csrf_checks=True)
@@ -54,8 +71,9 @@ def test_newsletter_page_has_a_signup_form_with_csrf_and_honeypot(client):
 def test_signup_then_confirm_by_email_link(client, mailoutbox):
     """Signing up shows "check your inbox"; the emailed link's button confirms."""
     response = client.post("/newsletter/subscribe/", {"email": "jane@example.com"})
-    assert response.status_code == 200
-    assert "Check your inbox" in response.text
+    assert response.status_code == 303
+    assert response["Location"] == CHECK_INBOX
+    assert "Check your inbox" in client.get(response["Location"]).text
     run_queued_tasks()
     path = confirm_path(mailoutbox[0])
     page = client.get(path)
@@ -91,7 +109,7 @@ def test_signup_response_is_the_same_for_new_pending_confirmed_and_unsubscribed(
         answers.append(
             (response.status_code, headers, CSRF_INPUT.sub("", response.text))
         )
-    assert answers[0][0] == 200
+    assert answers[0][0] == 303
     assert all(answer == answers[0] for answer in answers[1:])
 
 
@@ -118,8 +136,8 @@ def test_honeypot_filled_gets_the_usual_answer_and_nothing_else(client, mailoutb
         "/newsletter/subscribe/",
         {"email": "bot@example.com", "website": "http://spam.example"},
     )
-    assert response.status_code == 200
-    assert "Check your inbox" in response.text
+    assert response.status_code == 303
+    assert response["Location"] == CHECK_INBOX
     assert not Subscriber.objects.exists()
 
 
@@ -131,7 +149,7 @@ def test_too_many_signups_from_one_ip_get_a_429_page(client, settings):
             client.post(
                 "/newsletter/subscribe/", {"email": f"r{n}@example.com"}
             ).status_code
-            == 200
+            == 303
         )
     response = client.post("/newsletter/subscribe/", {"email": "r3@example.com"})
     assert response.status_code == 429
@@ -143,7 +161,7 @@ def test_too_many_signups_from_one_ip_get_a_429_page(client, settings):
         {"email": "r4@example.com"},
         REMOTE_ADDR="198.51.100.7",
     )
-    assert other_ip.status_code == 200
+    assert other_ip.status_code == 303
 
 
 def test_get_on_confirm_link_changes_nothing(client):
@@ -282,7 +300,7 @@ def test_signup_box_hands_over_to_the_protected_signup_form():
             "csrfmiddlewaretoken": token,
         },
     )
-    assert response.status_code == 200
+    assert response.status_code == 303
     assert Subscriber.objects.get().source == source
 
 
