@@ -333,6 +333,12 @@ class Article(models.Model):
                 condition=models.Q(is_featured=True),
                 name="article_featured_idx",
             ),
+            # The news sitemap: stories first published in the last two days.
+            models.Index(
+                fields=["-first_published_at"],
+                condition=models.Q(status="published"),
+                name="article_news_idx",
+            ),
             # The desk's list and its searches, newest first: a walk of this
             # index stops after a page, where a sort would read every story.
             models.Index(fields=["-publish_at", "-id"], name="article_desk_idx"),

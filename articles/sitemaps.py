@@ -106,7 +106,13 @@ class NewsSitemap(SiteURLSitemap):
 
     def items(self):
         since = timezone.now() - NEWS_WINDOW
-        return Article.objects.published().filter(first_published_at__gte=since)
+        return (
+            Article.objects.published()
+            .filter(first_published_at__gte=since)
+            .defer("body", "search_vector")
+            # In the order of its index: the walk stops at the window's edge.
+            .order_by("-first_published_at", "-pk")
+        )
 
     def get_urls(self, page=1, site=None, protocol=None):
         urls = super().get_urls(page=page, site=site, protocol=protocol)
