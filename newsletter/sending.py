@@ -9,10 +9,12 @@
    SKIP LOCKED`` (in the order of a partial index on pending rows, so the
    claim reads only the rows it takes), lease them (``available_at`` moves
    to the lease's end), mark those whose subscriber is no longer confirmed
-   as skipped, and queue the next batch task. Then send over one
-   connection, marking each row sent (with its Message-ID) right after its
-   message is accepted. The lease is renewed while sending, and subscribers
-   who unsubscribed since the claim are skipped at each renewal.
+   as skipped, and queue the next batch task. Then build the email's MIME
+   once (``emails.DigestMail``) and send over one connection, each message
+   being that with its subscriber's headers and link filled in, marking each
+   row sent (with its Message-ID, one UPDATE) right after its message is
+   accepted. The lease is renewed while sending, and subscribers who
+   unsubscribed since the claim are skipped at each renewal.
 3. ``watch``: every ``NEWSLETTER_WATCH_SECONDS`` while a digest is
    scheduled or sending, queue its successor first, then restart whatever
    stalled — a start task or a batch chain lost with a killed worker (its
@@ -29,16 +31,18 @@ retried.
 import contextlib
 import logging
 import secrets
+import select
 import smtplib
 import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import mailers
-from django.db import connection, transaction
-from django.db.models import F
+from django.core.mail.backends import smtp
+from django.db import DatabaseError, connection, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
+from psycopg import pq
 
 from newsletter import emails, services
 from newsletter.models import Delivery, Digest, Subscriber
@@ -192,23 +196,29 @@ def _deliver(digest, claimed, worker):
             _record_failure(delivery_id, worker, attempts, error)
         counts["failed"] = len(claimed)
         return counts
+    marks = None
     try:
+        # The email's MIME is built once for the batch; each message only
+        # fills in its subscriber's headers and unsubscribe link.
+        mail = emails.DigestMail(
+            digest, html=digest.rendered_html, text=digest.rendered_text
+        )
+        send = _sender(mailer)
+        marks = _SentMarks(worker)
         for delivery_id, subscriber_id, email, _, attempts in claimed:
             if time.monotonic() - renewed > renew_every:
+                marks.settle()
                 remaining = _renew_lease(worker, remaining)
                 renewed = time.monotonic()
             if delivery_id not in remaining:
                 continue
-            message, message_id = emails.digest_message(
-                digest,
-                to=email,
-                subscriber_id=subscriber_id,
-                html=digest.rendered_html,
-                text=digest.rendered_text,
-            )
+            message, message_id = mail.message(to=email, subscriber_id=subscriber_id)
             try:
-                mailer.send_messages([message])
+                send(message, before_commit=marks.settle)
+            except DatabaseError:  # marking the previous one: not this message's
+                raise
             except Exception as error:
+                marks.settle()
                 logger.warning(
                     "Digest %s to subscriber %s: %s", digest.pk, subscriber_id, error
                 )
@@ -216,20 +226,136 @@ def _deliver(digest, claimed, worker):
                 counts["failed"] += 1
                 _reconnect(mailer)
                 continue
-            Delivery.objects.filter(pk=delivery_id, claimed_by=worker).update(
-                status=Delivery.Status.SENT,
-                sent_at=Now(),
-                message_id=message_id,
-                attempts=F("attempts") + 1,
-                last_error="",
-            )
+            marks.add(delivery_id, message_id)
             remaining.discard(delivery_id)
             counts["sent"] += 1
+        marks.settle()
     finally:
+        if marks and marks.in_flight:  # an error is on its way out already
+            with contextlib.suppress(Exception):
+                marks.settle()
         # The messages are sent; a failed QUIT changes nothing.
         with contextlib.suppress(Exception):
             mailer.close()
     return counts
+
+
+class _SentMarks:
+    """Marks each accepted message's row sent, without waiting for the answer.
+
+    One UPDATE per message, on this worker's database connection, sent as
+    soon as the SMTP server has accepted the message. Its answer is read
+    (``settle``) before the next message is handed over for good, and before
+    the connection is used for anything else: so at most one accepted
+    message is unmarked at any moment — the one a worker killed then sends
+    again, as when each UPDATE was waited for — while the database's round
+    trip overlaps the next message's MAIL and RCPT.
+    """
+
+    def __init__(self, worker):
+        connection.ensure_connection()
+        self.pgconn = connection.connection.pgconn
+        self.worker = worker.encode()
+        self.in_flight = False
+
+    def add(self, delivery_id, message_id):
+        self.settle()
+        self.pgconn.send_query_params(
+            MARK_SENT, [message_id.encode(), str(delivery_id).encode(), self.worker]
+        )
+        while self.pgconn.flush():  # a non-blocking connection: wait to write
+            select.select([], [self.pgconn.socket], [])
+        self.in_flight = True
+
+    def settle(self):
+        if not self.in_flight:
+            return
+        self.in_flight = False
+        errors = []
+        while (result := self.pgconn.get_result()) is not None:
+            if result.status != pq.ExecStatus.COMMAND_OK:
+                errors.append(result.error_message.decode(errors="replace"))
+        if errors:
+            raise DatabaseError(f"marking a delivery sent: {'; '.join(errors)}")
+
+
+# One statement, no ORM: it runs once per message.
+MARK_SENT = f"""
+    UPDATE {connection.ops.quote_name(Delivery._meta.db_table)}
+    SET status = '{Delivery.Status.SENT}', sent_at = now(), message_id = $1,
+        attempts = attempts + 1, last_error = ''
+    WHERE id = $2 AND claimed_by = $3
+""".encode()  # noqa: S608 (the table name and status come from the model)
+
+
+def _sender(mailer):
+    """``send(message, before_commit)``: send one message with this mailer.
+
+    ``before_commit`` is called before the message is handed over for good.
+    With Django's SMTP backend, a message whose bytes are built already goes
+    straight to the backend's SMTP connection (``_smtp_send``), without the
+    backend parsing both addresses again (the recipient is a plain address:
+    ``emails.SIMPLE_ADDRESS``). Anything else goes through ``send_messages``.
+    """
+    senders = {}
+
+    def send(message, before_commit):
+        smtp_connection = getattr(mailer, "connection", None)
+        if (
+            not isinstance(mailer, smtp.EmailBackend)
+            or smtp_connection is None
+            or not isinstance(message, emails.PrebuiltEmail)
+        ):
+            before_commit()
+            mailer.send_messages([message])
+            return
+        if message.from_email not in senders:
+            senders[message.from_email] = mailer.prep_address(message.from_email)
+        _smtp_send(
+            smtp_connection,
+            senders[message.from_email],
+            message.to,
+            message.mime_bytes,
+            before_commit,
+        )
+
+    return send
+
+
+def _smtp_send(smtp_connection, sender, recipients, data, before_commit):
+    """``smtplib.SMTP.sendmail``, calling ``before_commit()`` before DATA."""
+    smtp_connection.ehlo_or_helo_if_needed()
+    options = []
+    if smtp_connection.does_esmtp and smtp_connection.has_extn("size"):
+        options.append(f"size={len(data)}")
+    code, response = smtp_connection.mail(sender, options)
+    if code != 250:
+        _abandon(smtp_connection, code)
+        raise smtplib.SMTPSenderRefused(code, response, sender)
+    refused = {}
+    for recipient in recipients:
+        code, response = smtp_connection.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, response)
+        if code == 421:
+            break
+    if len(refused) == len(recipients):
+        _abandon(smtp_connection, code)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    before_commit()
+    code, response = smtp_connection.data(data)
+    if code != 250:
+        _abandon(smtp_connection, code)
+        raise smtplib.SMTPDataError(code, response)
+
+
+def _abandon(smtp_connection, code):
+    """As smtplib does after a refusal: reset the transaction, or close."""
+    if code == 421:
+        smtp_connection.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        smtp_connection.rset()
 
 
 def _renew_lease(worker, ids):
