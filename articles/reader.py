@@ -136,8 +136,10 @@ def related_stories(article):
                 output_field=IntegerField(),
             ),
         )
-        .defer("body", "search_vector")
         .select_related("section")
+        # What the rail shows (a link, a headline, a section's name): the
+        # fewer columns, the less the ORM has to compile and load.
+        .only("headline", "slug", "url_date", "publish_at", "section__name")
         .order_by("-picked", "-shared_tags", "-same_section", "-publish_at")[
             :RELATED_COUNT
         ]
