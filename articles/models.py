@@ -201,7 +201,7 @@ class ArticleQuerySet(models.QuerySet):
             .prefetch_related(
                 models.Prefetch(
                     "bylines",
-                    queryset=Byline.objects.select_related("author", "author__photo"),
+                    queryset=Byline.objects.select_related("author"),
                 ),
                 "corrections",
                 "tags",
