@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import EmailValidator
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -173,14 +173,10 @@ def _create(email, fields):
 
     A new address, the common case, costs one INSERT (no look-up first).
     Concurrent signups for one address (in any case) meet at the unique index
-    on ``lower(email)``: one insert wins, the others wait for it and fail
-    inside their savepoint; the caller then locks the winner's row.
+    on ``lower(email)``: one insert wins, the others wait for it and insert
+    nothing; the caller then locks the winner's row.
     """
-    try:
-        with transaction.atomic():
-            return Subscriber.objects.create(email=email, **fields)
-    except IntegrityError:
-        return None
+    return Subscriber.objects.create_if_new(email=email, **fields)
 
 
 def _notice_for_known(subscriber):

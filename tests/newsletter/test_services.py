@@ -252,3 +252,21 @@ def test_deploy_check_warns_without_a_postal_address(settings):
     assert [m.id for m in checks.postal_address_check(None)] == ["newsletter.W001"]
     settings.NEWSLETTER_POSTAL_ADDRESS = "1 Main St"
     assert checks.postal_address_check(None) == []
+
+
+def test_create_if_new_stores_a_new_address_and_refuses_a_known_one_in_any_case():
+    """One INSERT for a new address; the same address in other case adds nothing."""
+    created = Subscriber.objects.create_if_new(
+        email="Ann@Example.com", source="signup box", signup_ip="192.0.2.7"
+    )
+    stored = Subscriber.objects.get()
+    assert created.pk == stored.pk
+    assert (stored.email, stored.source, stored.signup_ip) == (
+        "Ann@Example.com",
+        "signup box",
+        "192.0.2.7",
+    )
+    assert stored.status == Subscriber.Status.PENDING
+    assert stored.signed_up_at is not None and stored.updated_at is not None
+    assert Subscriber.objects.create_if_new(email="ann@example.COM") is None
+    assert Subscriber.objects.count() == 1
