@@ -116,7 +116,8 @@ def cache_public_page(view):
             patch_cache_control(response, private=True, no_cache=True)
             return response
         path = hashlib.sha256(request.get_full_path().encode()).hexdigest()
-        key = f"page:{content_version()}:{path}"
+        # "page2": entries hold their finished headers (ETag, Cache-Control).
+        key = f"page2:{content_version()}:{path}"
         cached = cache.get(key)
         if cached is not None:
             content, headers = cached
