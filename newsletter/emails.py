@@ -223,8 +223,7 @@ class DigestMail:
             "Message-ID": message_id,
             **list_unsubscribe_headers(subscriber_id, url, token=token),
         }
-        text = self.text.replace(UNSUBSCRIBE_PLACEHOLDER, url)
-        html = self.html.replace(UNSUBSCRIBE_PLACEHOLDER, escape(url))
+        html, text = personalise(self.html, self.text, url)
         fields = {
             "subject": self.subject,
             "body": text,

@@ -148,7 +148,11 @@ def subscribe(*, email, ip, user_agent, source):
     from newsletter import tasks  # tasks import services
 
     with transaction.atomic():
-        subscriber = _create(email, {**consent, "last_notified_at": timezone.now()})
+        # Concurrent signups for one address meet at its unique index: one
+        # inserts, the others find the row below and lock it.
+        subscriber = Subscriber.objects.create_if_new(
+            email=email, last_notified_at=timezone.now(), **consent
+        )
         if subscriber is not None:
             notice = Notice.CONFIRM
         else:
@@ -166,17 +170,6 @@ def subscribe(*, email, ip, user_agent, source):
         # is queued if and only if the subscriber row is committed.
         tasks.send_signup_email.enqueue(subscriber.pk, str(notice))
     return notice
-
-
-def _create(email, fields):
-    """The new subscriber, or ``None`` if the address is already known.
-
-    A new address, the common case, costs one INSERT (no look-up first).
-    Concurrent signups for one address (in any case) meet at the unique index
-    on ``lower(email)``: one insert wins, the others wait for it and insert
-    nothing; the caller then locks the winner's row.
-    """
-    return Subscriber.objects.create_if_new(email=email, **fields)
 
 
 def _notice_for_known(subscriber):
@@ -297,15 +290,13 @@ def import_subscribers(*, rows, consent_note="", confirmed=False, source="import
         if suppression_hash(email) in suppressed:
             result.suppressed += 1
             continue
-        created = _create(
-            email,
-            {
-                "signed_up_at": now,
-                "source": source,
-                "consent_note": consent_note,
-                "status": status,
-                "confirmed_at": now if confirmed else None,
-            },
+        created = Subscriber.objects.create_if_new(
+            email=email,
+            signed_up_at=now,
+            source=source,
+            consent_note=consent_note,
+            status=status,
+            confirmed_at=now if confirmed else None,
         )
         if created is not None:
             result.created += 1

@@ -84,7 +84,7 @@ def subscribe(request):
         return response
     if request.POST.get("website"):
         # The honeypot is filled: a bot. It gets the usual answer, and nothing else.
-        return HttpResponseSeeOther(reverse("newsletter:check-inbox"))
+        return _to_check_inbox()
     form = SignupForm(request.POST)
     if not form.is_valid():
         return _signup_page(request, form, status=400)
@@ -94,6 +94,10 @@ def subscribe(request):
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
         source=form.cleaned_data["source"] or SIGNUP_PAGE_SOURCE,
     )
+    return _to_check_inbox()
+
+
+def _to_check_inbox():
     return HttpResponseSeeOther(reverse("newsletter:check-inbox"))
 
 
