@@ -143,15 +143,20 @@ class AuthorFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         authors = Author.objects.filter(user__isnull=False)
         selected = self.value()
-        if selected and selected.isdigit():
+        if _is_id(selected):
             authors = authors | Author.objects.filter(pk=selected)
         return [(str(a.pk), a.name) for a in authors.order_by("name")]
 
     def queryset(self, request, queryset):
         value = self.value()
-        if value and value.isdigit():
+        if _is_id(value):
             return queryset.filter(bylines__author_id=value)
         return queryset
+
+
+def _is_id(value):
+    # isdigit() alone accepts digits int() refuses, such as "²".
+    return bool(value) and value.isascii() and value.isdigit()
 
 
 class StatusFilter(admin.SimpleListFilter):

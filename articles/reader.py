@@ -165,7 +165,8 @@ def paginate(request, queryset, per_page=PER_PAGE):
     little more than the first one.
     """
     raw = request.GET.get("page") or "1"
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    # isdigit() alone accepts digits int() refuses, such as "²".
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise Http404("No such page.")
     number = int(raw)
     offset = (number - 1) * per_page

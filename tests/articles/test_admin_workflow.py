@@ -185,3 +185,12 @@ def test_desk_filters_stories_by_author(editor_client):
     assert "By the desk writer" in mine and "By the guest" not in mine
     theirs = editor_client.get(LIST_URL, {"author": contributor.pk}).content.decode()
     assert "By the guest" in theirs and "By the desk writer" not in theirs
+
+
+@pytest.mark.parametrize("junk", ["²", "1x", "-1"])
+def test_desk_author_filter_ignores_junk(editor_client, junk):
+    """A digit int() refuses (such as "²") is ignored, not a server error."""
+    make_article(headline="Still listed")
+    response = editor_client.get(LIST_URL, {"author": junk})
+    assert response.status_code == 200
+    assert "Still listed" in response.content.decode()

@@ -214,7 +214,9 @@ def test_scheduled_story_appears_when_its_time_comes(
     assert b"Timed story" in client.get("/").content
 
 
-@pytest.mark.parametrize("page", ["abc", "0", "-1", "999", "1.5", "9" * 30, "%00"])
+@pytest.mark.parametrize(
+    "page", ["abc", "0", "-1", "999", "1.5", "9" * 30, "%00", "%C2%B2"]
+)
 def test_junk_and_out_of_range_page_numbers_are_404(client, page):
     """?page= that is not a page of the archive answers 404, never 500."""
     section = make_section(slug="s")
