@@ -1,4 +1,6 @@
+import datetime
 import functools
+import re
 import uuid
 from pathlib import PurePosixPath
 
@@ -6,6 +8,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
+from django.db.models.functions import Now
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -24,7 +27,33 @@ def photo_upload_to(instance, filename):
 
 
 def article_path(url_date, slug):
-    """A story's address: /yyyy/mm/dd/slug/."""
+    """A story's address: /yyyy/mm/dd/slug/.
+
+    A page links dozens of stories, and ``reverse()`` costs more than the
+    rest of a link's rendering: the part of the address before the date is
+    reversed once per script prefix and URLconf, the rest filled in here.
+    """
+    prefix = _article_path_prefix(get_script_prefix(), get_urlconf() or "")
+    if prefix is None or not _PLAIN_SLUG.fullmatch(slug):
+        return _reverse_article_path(url_date, slug)
+    year, month, day = url_date.year, url_date.month, url_date.day
+    return f"{prefix}{year:04d}/{month:02d}/{day:02d}/{slug}/"
+
+
+_PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+_SAMPLE_DATE, _SAMPLE_SLUG = datetime.date(1111, 11, 11), "sample-slug"
+
+
+@functools.lru_cache(maxsize=64)
+def _article_path_prefix(script_prefix, urlconf):
+    """What comes before the date in a story's address (None if the pattern
+    is not the usual one, and reverse() must be asked every time)."""
+    sample = _reverse_article_path(_SAMPLE_DATE, _SAMPLE_SLUG, urlconf or None)
+    tail = f"1111/11/11/{_SAMPLE_SLUG}/"
+    return sample.removesuffix(tail) if sample.endswith(tail) else None
+
+
+def _reverse_article_path(url_date, slug, urlconf=None):
     return reverse(
         "articles:detail",
         kwargs={
@@ -33,6 +62,7 @@ def article_path(url_date, slug):
             "day": f"{url_date.day:02d}",
             "slug": slug,
         },
+        urlconf=urlconf,
     )
 
 
@@ -170,41 +200,27 @@ class Author(models.Model):
 
 class ArticleQuerySet(models.QuerySet):
     def published(self):
-        """The one definition of what readers may see."""
-        return self.filter(
-            status=Article.Status.PUBLISHED, publish_at__lte=timezone.now()
-        )
+        """The one definition of what readers may see.
 
-    def for_listing(self, photos=True):
+        Compared with the database's clock (``Now()``), not with a time taken
+        in Python, so that a query can be compiled once and run again later
+        (``newsroom.compiled``).
+        """
+        return self.filter(status=Article.Status.PUBLISHED, publish_at__lte=Now())
+
+    def for_listing(self):
         """What a list of stories needs, in a fixed number of queries.
 
         The body and the search vector are the big columns; lists use neither.
-        ``photos=False`` for lists shown without pictures (a photo row, with
-        its renditions, is the widest part of a listed story).
+        (The reader's pages load stories through ``articles.loading``.)
         """
-        related = ["section", "lead_photo"] if photos else ["section"]
         return (
             self.defer("body", "search_vector")
-            .select_related(*related)
+            .select_related("section", "lead_photo")
             .prefetch_related(
                 models.Prefetch(
                     "bylines", queryset=Byline.objects.select_related("author")
                 )
-            )
-        )
-
-    def for_detail(self):
-        """What a story page needs, in a fixed number of queries."""
-        return (
-            self.defer("search_vector")
-            .select_related("section", "lead_photo")
-            .prefetch_related(
-                models.Prefetch(
-                    "bylines",
-                    queryset=Byline.objects.select_related("author"),
-                ),
-                "corrections",
-                "tags",
             )
         )
 
@@ -296,6 +312,12 @@ class Article(models.Model):
     modified_at = models.DateTimeField(auto_now=True)
 
     objects = ArticleQuerySet.as_manager()
+
+    # Search results carry a highlighted excerpt (articles.reader.search);
+    # other stories have none. A class default, so that a list's template
+    # asking for it finds it (a failed lookup costs the template engine more
+    # than the rest of a card).
+    snippet = ""
 
     class Meta:
         ordering = ["-publish_at", "-pk"]
@@ -428,6 +450,18 @@ class Article(models.Model):
     def ordered_bylines(self):
         """Bylines in order, with their authors (uses a prefetch when present)."""
         return sorted(self.bylines.all(), key=lambda b: b.position)
+
+    # articles.reader.story() sets these three when it loads a story page.
+
+    @cached_property
+    def correction_list(self):
+        """Corrections and updates, oldest first."""
+        return list(self.corrections.all())
+
+    @cached_property
+    def tag_list(self):
+        """Tags, by name."""
+        return sorted(self.tags.all(), key=lambda tag: tag.name)
 
     @property
     def authors(self):

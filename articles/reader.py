@@ -7,28 +7,33 @@ import html
 
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.expressions import ArraySubquery
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.core.paginator import EmptyPage, InvalidPage, Paginator
 from django.db.models import (
     Case,
     Count,
+    DateField,
     Exists,
     F,
     Func,
     IntegerField,
     OuterRef,
+    SlugField,
     Subquery,
     TextField,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Left
+from django.db.models.functions import Coalesce, JSONObject, Left
 from django.http import Http404
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
-from taggit.models import TaggedItem
+from taggit.models import Tag, TaggedItem
 
-from articles.models import SEARCH_CONFIG, Article, Section
+from articles import loading
+from articles.models import SEARCH_CONFIG, Article, Correction, Section
+from newsroom.compiled import CompiledQuery, InArray, Param, load
 
 PER_PAGE = 20
 LATEST_PER_SECTION = 4
@@ -42,42 +47,145 @@ MAX_QUERY_LENGTH = 200
 SEARCH_CANDIDATES = 500
 SNIPPET_SOURCE_CHARS = 3000
 _MARK_START, _MARK_STOP = "\x02", "\x03"
+_IDS = ArrayField(IntegerField())
 
 
 def front_page():
-    """The lead story, the featured stories and the latest per section."""
-    featured = list(
-        Article.objects.published().filter(is_featured=True).for_listing()[:5]
-    )
-    featured_ids = [a.pk for a in featured]
+    """The lead story, the featured stories and the latest per section.
+
+    Three queries, compiled once per process: the featured stories, the
+    sections with the ids of their latest stories, and those stories.
+    """
+    featured = cards("featured")
+    using = _FRONT_SECTIONS.using()
+    names = [f.attname for f in Section._meta.concrete_fields]
+    sections = []
+    for *values, latest_ids in _FRONT_SECTIONS.rows(featured=[a.pk for a in featured]):
+        sections.append((load(Section, names, values, using), latest_ids))
+    by_section = {section.pk: [] for section, _ in sections}
+    ids = [pk for _, latest_ids in sections for pk in latest_ids]
+    for article in sorted(cards("by-id", ids=ids), key=_newest_first):
+        by_section[article.section_id].append(article)
+    return {
+        "lead": featured[0] if featured else None,
+        "featured": featured[1:],
+        "sections": [(s, by_section[s.pk]) for s, _ in sections if by_section[s.pk]],
+    }
+
+
+def _newest_first(article):
+    return (-article.publish_at.timestamp(), -article.pk)
+
+
+def _front_sections_query(variant):
     # The sections with the ids of their latest stories, in one query: a
     # correlated subquery per section is one short index walk each, rather
     # than ranking every published story.
     latest_ids = (
         Article.objects.published()
         .filter(section_id=OuterRef("pk"))
-        .exclude(pk__in=featured_ids)
+        .exclude(InArray(F("pk"), Param("featured", _IDS)))
         .order_by("-publish_at")
         .values("pk")[:LATEST_PER_SECTION]
     )
-    sections = list(
-        Section.objects.annotate(latest_ids=ArraySubquery(latest_ids))[:HOME_SECTIONS]
+    return Section.objects.values_list(
+        *(f.name for f in Section._meta.concrete_fields), ArraySubquery(latest_ids)
+    )[:HOME_SECTIONS]
+
+
+def cards(variant, **values):
+    """Stories as lists show them (no body), with sections and bylines.
+
+    ``"featured"``: the newest featured stories, with their lead photos;
+    ``"by-id"``: the stories with the primary keys ``ids``, without photos
+    (archives and section rails show none), in no particular order.
+    """
+    photo = variant == "featured"
+    rows = _CARDS.rows(variant, **values)
+    loaded = loading.load_stories(rows, _CARDS.using(), body=False, photo=photo)
+    return [article for article, _ in loaded]
+
+
+def _cards_query(variant):
+    columns = loading.story_columns(body=False, photo=variant == "featured")
+    if variant == "featured":
+        return (
+            Article.objects.published().filter(is_featured=True).values_list(*columns)
+        )[:5]
+    return Article.objects.filter(InArray(F("pk"), Param("ids", _IDS))).values_list(
+        *columns
     )
-    by_section = {section.pk: [] for section in sections}
-    ids = [pk for section in sections for pk in section.latest_ids]
-    if ids:
-        rows = (
-            Article.objects.filter(pk__in=ids)
-            .for_listing(photos=False)  # the section rails show no photos
-            .order_by("-publish_at")
+
+
+def story(url_date, slug):
+    """The published story at an address, with all its page shows, or None.
+
+    One query, compiled once per process: the story with its section, lead
+    photo and bylines (see ``articles.loading``), and its corrections and
+    tags as JSON arrays (in ``correction_list`` and ``tag_list``).
+    """
+    return _load_story(
+        _STORY.rows("address", url_date=url_date, slug=slug, content_type=_tagged())
+    )
+
+
+def story_preview(pk):
+    """A story by primary key, published or not, loaded as ``story()`` does."""
+    return _load_story(_STORY.rows("preview", pk=pk, content_type=_tagged()))
+
+
+def _tagged():
+    """The content type taggit files stories' tags under (cached by Django)."""
+    return ContentType.objects.get_for_model(Article).pk
+
+
+def _story_query(variant):
+    if variant == "preview":
+        stories = Article.objects.filter(pk=Param("pk", IntegerField()))
+    else:
+        stories = Article.objects.published().filter(
+            url_date=Param("url_date", DateField()),
+            slug=Param("slug", SlugField()),
         )
-        for article in rows:
-            by_section[article.section_id].append(article)
-    return {
-        "lead": featured[0] if featured else None,
-        "featured": featured[1:],
-        "sections": [(s, by_section[s.pk]) for s in sections if by_section[s.pk]],
-    }
+    corrections = (
+        Correction.objects.filter(article_id=OuterRef("pk"))
+        .order_by("date", "pk")
+        .values(json=JSONObject(**loading.json_columns(Correction)))
+    )
+    tags = (
+        TaggedItem.objects.filter(
+            content_type_id=Param("content_type", IntegerField()),
+            object_id=OuterRef("pk"),
+        )
+        .order_by("tag__name")
+        .values(json=JSONObject(**loading.json_columns(Tag, "tag__")))
+    )
+    return stories.values_list(
+        *loading.story_columns(body=True, photo=True),
+        ArraySubquery(corrections),
+        ArraySubquery(tags),
+    )
+
+
+_STORY = CompiledQuery(Article, _story_query)
+_CARDS = CompiledQuery(Article, _cards_query)
+_FRONT_SECTIONS = CompiledQuery(Section, _front_sections_query)
+
+
+def _load_story(rows):
+    using = _STORY.using()
+    for article, (corrections, tags) in loading.load_stories(
+        rows, using, body=True, photo=True
+    ):
+        article.correction_list = [
+            loading.from_json(Correction, data, using)
+            for data in loading.decode(corrections)
+        ]
+        article.tag_list = [
+            loading.from_json(Tag, data, using) for data in loading.decode(tags)
+        ]
+        return article
+    return None
 
 
 def related_stories(article):
@@ -87,25 +195,44 @@ def related_stories(article):
     tags and the newest of its section: a few hundred rows at most, however
     large the archive, found by one index walk each and joined to the stories
     by primary key. They are ranked by picked, shared tags, same section,
-    recency.
+    recency. The rail shows a link, a headline and the section's name: the
+    stories carry only those (``section_name`` instead of ``section``).
     """
-    content_type = ContentType.objects.get_for_model(Article)
-    tag_ids = [tag.pk for tag in article.tags.all()]  # prefetched
-    picked_ids = Article.related.through.objects.filter(
-        from_article_id=article.pk
-    ).values("to_article_id")
+    tag_ids = [tag.pk for tag in article.tag_list]
+    values = {f"tag{i}": tag_id for i, tag_id in enumerate(tag_ids)}
+    rows = _RELATED.rows(
+        variant=len(tag_ids),
+        article=article.pk,
+        section=article.section_id,
+        content_type=_tagged(),
+        tags=tag_ids,
+        **values,
+    )
+    return [_rail_story(row) for row in rows]
+
+
+def _related_query(tag_count):
+    """The related-stories query for a story with ``tag_count`` tags."""
+    article = Param("article", IntegerField())
+    section = Param("section", IntegerField())
+    content_type = Param("content_type", IntegerField())
+    picked_ids = Article.related.through.objects.filter(from_article_id=article).values(
+        "to_article_id"
+    )
     # Per tag, so that a tag on thousands of stories cannot crowd out a rare
     # one (the rare tag is the better signal).
-    per_tag = max(RELATED_COUNT, RELATED_TAG_CANDIDATES // max(len(tag_ids), 1))
+    per_tag = max(RELATED_COUNT, RELATED_TAG_CANDIDATES // max(tag_count, 1))
     tagged = [
-        TaggedItem.objects.filter(content_type=content_type, tag_id=tag_id)
+        TaggedItem.objects.filter(
+            content_type_id=content_type, tag_id=Param(f"tag{i}", IntegerField())
+        )
         .order_by("-object_id")
         .values("object_id")[:per_tag]
-        for tag_id in tag_ids
+        for i in range(tag_count)
     ]
     same_section = (
         Article.objects.published()
-        .filter(section_id=article.section_id)
+        .filter(section_id=section)
         .order_by("-publish_at")
         .values("pk")[: RELATED_COUNT + 1]
     )
@@ -113,46 +240,66 @@ def related_stories(article):
     # INs would make PostgreSQL read every story.
     candidates = picked_ids.union(*tagged, same_section, all=True)
     picks = Article.related.through.objects.filter(
-        from_article_id=article.pk, to_article_id=OuterRef("pk")
+        from_article_id=article, to_article_id=OuterRef("pk")
     )
     shared = (
         TaggedItem.objects.filter(
-            content_type=content_type, object_id=OuterRef("pk"), tag_id__in=tag_ids
+            InArray(F("tag_id"), Param("tags", _IDS)),
+            content_type_id=content_type,
+            object_id=OuterRef("pk"),
         )
         .values("object_id")
         .annotate(n=Count("pk"))
         .values("n")
     )
-    return list(
+    return (
         Article.objects.published()
-        .exclude(pk=article.pk)
+        .exclude(pk=article)
         .filter(pk__in=candidates)
         .annotate(
             picked=Exists(picks),
             shared_tags=Coalesce(Subquery(shared, output_field=IntegerField()), 0),
             same_section=Case(
-                When(section_id=article.section_id, then=1),
+                When(section_id=section, then=1),
                 default=0,
                 output_field=IntegerField(),
             ),
         )
-        .select_related("section")
-        # What the rail shows (a link, a headline, a section's name): the
-        # fewer columns, the less the ORM has to compile and load.
-        .only("headline", "slug", "url_date", "publish_at", "section__name")
-        .order_by("-picked", "-shared_tags", "-same_section", "-publish_at")[
-            :RELATED_COUNT
-        ]
+        .order_by("-picked", "-shared_tags", "-same_section", "-publish_at")
+        .values_list(*_RAIL_FIELDS, "section__name")[:RELATED_COUNT]
     )
 
 
 def more_from_section(article, exclude=()):
-    return list(
-        Article.objects.published()
-        .filter(section_id=article.section_id)
-        .exclude(pk__in=[article.pk, *exclude])
-        .only("headline", "slug", "url_date", "section_id")[:5]
+    """The newest stories of the story's section, but for ``exclude``."""
+    rows = _MORE_FROM_SECTION.rows(
+        section=article.section_id, exclude=[article.pk, *exclude]
     )
+    return [_rail_story(row) for row in rows]
+
+
+def _more_from_section_query(variant):
+    return (
+        Article.objects.published()
+        .filter(section_id=Param("section", IntegerField()))
+        .exclude(InArray(F("pk"), Param("exclude", _IDS)))
+        .values_list(*_RAIL_FIELDS, "section__name")[:5]
+    )
+
+
+# What a rail shows: few columns, loaded without the ORM's query building
+# (compiled once per process, see newsroom.compiled). In the model's order,
+# as Model.from_db() expects.
+_RAIL_FIELDS = ("id", "headline", "slug", "section_id", "publish_at", "url_date")
+_RELATED = CompiledQuery(Article, _related_query)
+_MORE_FROM_SECTION = CompiledQuery(Article, _more_from_section_query)
+
+
+def _rail_story(row):
+    fields = row[: len(_RAIL_FIELDS)]
+    story = load(Article, _RAIL_FIELDS, fields, _RELATED.using())
+    story.section_name = row[len(_RAIL_FIELDS)]
+    return story
 
 
 def paginate(request, queryset, per_page=PER_PAGE):
@@ -174,10 +321,7 @@ def paginate(request, queryset, per_page=PER_PAGE):
     if not ids and number > 1:
         raise Http404("No such page.")
     has_next, ids = len(ids) > per_page, ids[:per_page]
-    rows = {
-        a.pk: a
-        for a in queryset.model.objects.filter(pk__in=ids).for_listing(photos=False)
-    }
+    rows = {a.pk: a for a in cards("by-id", ids=ids)}
     return ArchivePage(number, [rows[pk] for pk in ids if pk in rows], has_next)
 
 
@@ -246,9 +390,7 @@ def search(request, terms):
         )
         .values_list("pk", "snippet")
     )
-    listed = {
-        a.pk: a for a in Article.objects.filter(pk__in=ids).for_listing(photos=False)
-    }
+    listed = {a.pk: a for a in cards("by-id", ids=ids)}
     page.object_list = [listed[pk] for pk in ids]
     for article in page.object_list:
         article.snippet = highlight(snippets.get(article.pk, ""))

@@ -30,12 +30,7 @@ def article_detail(request, year, month, day, slug):
         url_date = datetime.date(int(year), int(month), int(day))
     except ValueError:
         raise Http404("No such date.") from None
-    article = (
-        Article.objects.published()
-        .for_detail()
-        .filter(url_date=url_date, slug=slug)
-        .first()
-    )
+    article = reader.story(url_date, slug)
     if article is None:
         moved = (
             ArticleRedirect.objects.filter(old_path=request.path)
@@ -77,7 +72,7 @@ def article_preview(request, token):
     if found is None:
         response = render(request, "articles/preview_invalid.html", status=404)
     else:
-        article = Article.objects.for_detail().get(pk=found.pk)
+        article = reader.story_preview(found.pk)
         response = _render_article(request, article, preview=True)
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Cache-Control"] = "private, no-store"

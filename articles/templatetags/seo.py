@@ -84,7 +84,7 @@ def article_json_ld(article):
         ],
         "publisher": publisher,
         "articleSection": article.section.name,
-        "keywords": [tag.name for tag in article.tags.all()],
+        "keywords": [tag.name for tag in article.tag_list],
     }
     if article.lead_photo:
         image_url, width, height = photo_url(article.lead_photo)
@@ -94,7 +94,7 @@ def article_json_ld(article):
             "width": width,
             "height": height,
         }
-    corrections = list(article.corrections.all())
+    corrections = article.correction_list
     if corrections:
         data["correction"] = [
             {

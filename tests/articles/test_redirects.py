@@ -1,6 +1,9 @@
-import pytest
+import datetime
 
-from articles.models import Article
+import pytest
+from django.urls import set_script_prefix
+
+from articles.models import Article, _reverse_article_path, article_path
 from tests.factories import make_article
 
 pytestmark = pytest.mark.django_db
@@ -51,3 +54,18 @@ def test_unpublished_story_old_url_is_404(client):
     article.status = Article.Status.DRAFT
     article.save()
     assert client.get(old).status_code == 404
+
+
+@pytest.mark.parametrize("script_prefix", ["/", "/news/"])
+def test_story_addresses_match_the_url_pattern(script_prefix):
+    """article_path() fills in the address without reverse(); it must agree."""
+    set_script_prefix(script_prefix)
+    try:
+        for url_date, slug in [
+            (datetime.date(2026, 1, 2), "a-plain-slug"),
+            (datetime.date(999, 12, 31), "x"),
+        ]:
+            assert article_path(url_date, slug) == _reverse_article_path(url_date, slug)
+            assert article_path(url_date, slug).startswith(script_prefix)
+    finally:
+        set_script_prefix("/")

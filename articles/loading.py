@@ -1,0 +1,101 @@
+"""Stories loaded from one row each: the story, its section, its lead photo
+and its bylines, from the columns a compiled query (``newsroom.compiled``)
+selects.
+
+``story_columns()`` lists what to select; ``load_stories()`` turns the rows
+back into ``Article`` instances with ``section``, ``lead_photo`` and
+``ordered_bylines`` set, so that templates use them as usual and nothing is
+loaded lazily. A row may end with extra columns (JSON arrays, ids), which are
+handed back beside each story.
+"""
+
+import json
+
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef
+from django.db.models.functions import JSONObject
+
+from articles.models import Article, Author, Byline, Photo, Section
+from newsroom.compiled import load
+
+# Never shown on a page: the search vector; lists do not show the body.
+_NOT_SHOWN = {"search_vector"}
+_NOT_LISTED = {"search_vector", "body"}
+
+
+def _fields(model, exclude=()):
+    return [f for f in model._meta.concrete_fields if f.name not in exclude]
+
+
+def json_columns(model, prefix=""):
+    """``JSONObject`` arguments for every column of ``model`` (via ``prefix``)."""
+    return {f.attname: f"{prefix}{f.name}" for f in _fields(model)}
+
+
+def story_columns(*, body, photo):
+    """The columns ``load_stories()`` reads, for ``values_list()``."""
+    bylines = (
+        Byline.objects.filter(article_id=OuterRef("pk"))
+        .order_by("position", "pk")
+        .values(
+            json=JSONObject(
+                **json_columns(Byline),
+                author=JSONObject(**json_columns(Author, "author__")),
+            )
+        )
+    )
+    return [
+        *(f.name for f in _article_fields(body)),
+        *(f"section__{f.name}" for f in _fields(Section)),
+        *((f"lead_photo__{f.name}" for f in _fields(Photo)) if photo else ()),
+        ArraySubquery(bylines),
+    ]
+
+
+def _article_fields(body):
+    return _fields(Article, exclude=_NOT_SHOWN if body else _NOT_LISTED)
+
+
+def load_stories(rows, using, *, body, photo):
+    """``(story, extra columns)`` for each row selected by ``story_columns()``."""
+    article_names = [f.attname for f in _article_fields(body)]
+    section_names = [f.attname for f in _fields(Section)]
+    photo_names = [f.attname for f in _fields(Photo)] if photo else []
+    loaded = []
+    for row in rows:
+        columns = iter(row)
+        article = load(Article, article_names, _take(columns, article_names), using)
+        article.section = load(
+            Section, section_names, _take(columns, section_names), using
+        )
+        if photo:
+            values = _take(columns, photo_names)
+            if values[0] is not None:
+                article.lead_photo = load(Photo, photo_names, values, using)
+            else:
+                article.lead_photo = None
+        article.ordered_bylines = []
+        for data in decode(next(columns)):
+            byline = from_json(Byline, data, using)
+            byline.author = from_json(Author, data["author"], using)
+            article.ordered_bylines.append(byline)
+        loaded.append((article, list(columns)))
+    return loaded
+
+
+def _take(columns, names):
+    return [next(columns) for _ in names]
+
+
+def decode(array):
+    """A JSON array column (Django reads jsonb as text) as Python objects."""
+    return [json.loads(item) for item in array]
+
+
+def from_json(model, data, using):
+    """A ``model`` instance from a ``JSONObject(**json_columns(model))``."""
+    # jsonb keeps its keys in its own order: put them in the model's. Dates
+    # and times arrive as ISO strings.
+    fields = _fields(model)
+    values = [field.to_python(data[field.attname]) for field in fields]
+    return model.from_db(using, [field.attname for field in fields], values)
