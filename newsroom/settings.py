@@ -143,6 +143,13 @@ def _database_from_url(url):
     # 1.2 s query). Analytics can turn it back on per session.
     options = database.setdefault("OPTIONS", {})
     options["options"] = (options.get("options", "") + " -c jit=off").strip()
+    # The reader's hot queries run as prepared statements (newsroom.compiled):
+    # psycopg prepares only the statements that ask for it, since Django's
+    # own cursors bind parameters client-side. Prepared statements live in a
+    # database session, which PgBouncer in transaction mode does not keep:
+    # there, set DATABASE_PREPARED_STATEMENTS=false.
+    if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+        options.setdefault("prepare_threshold", 5)
     if database.get("OPTIONS", {}).get("pool"):
         # psycopg's pool replaces persistent connections (Django requires 0).
         database["CONN_MAX_AGE"] = 0

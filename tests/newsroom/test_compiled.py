@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.postgres.fields import ArrayField
+from django.db import connection
 from django.db.models import F, IntegerField
 from django.utils import timezone
 
@@ -65,3 +66,28 @@ def test_runs_are_counted_like_any_query(django_assert_num_queries):
 
     with django_assert_num_queries(1):
         latest.rows(3, section=1, seen=[])
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+def test_runs_as_a_prepared_statement_unless_turned_off(prepared):
+    """PostgreSQL plans a compiled query once per connection; with prepared
+    statements off (PgBouncer in transaction mode) it still runs."""
+    latest = CompiledQuery(Article, _latest_query)
+    section = make_section()
+    make_article(section=section, headline="Only")
+    connection.ensure_connection()
+    saved = connection.connection.prepare_threshold
+    connection.connection.prepare_threshold = 5 if prepared else None
+    try:
+        before = _prepared_statements()
+        for _ in range(3):
+            assert latest.rows(1, section=section.pk, seen=[]) == [("Only",)]
+        assert _prepared_statements() - before == (1 if prepared else 0)
+    finally:
+        connection.connection.prepare_threshold = saved
+
+
+def _prepared_statements():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        return cursor.fetchone()[0]
