@@ -1,0 +1,47 @@
+"""{% time %}: the <time> element readers see under every date."""
+
+import datetime
+
+import pytest
+from django.template import Context, Template
+from django.utils import timezone
+
+FILTERS = Template(
+    "{% load dates %}{% time value fmt %}|"
+    "<time datetime=\"{{ value|date:'c' }}\">{{ value|date:fmt }}</time>"
+)
+
+
+NEW_YEAR_UTC = datetime.datetime(2026, 1, 1, 3, 30, tzinfo=datetime.UTC)
+
+
+@pytest.mark.parametrize(
+    "value, fmt",
+    [
+        (NEW_YEAR_UTC, "j F Y"),
+        (NEW_YEAR_UTC, "j F Y, H:i T"),
+        (datetime.datetime(2026, 7, 4, 18, 5, 9, 123456, tzinfo=datetime.UTC), "c"),
+        (datetime.date(2026, 2, 28), "j F Y"),
+    ],
+)
+def test_same_markup_as_the_date_filter_in_the_site_time_zone(value, fmt):
+    with timezone.override("America/New_York"):
+        tag, filters = FILTERS.render(Context({"value": value, "fmt": fmt})).split("|")
+    assert tag == filters
+
+
+def test_a_time_is_shown_in_the_site_time_zone():
+    with timezone.override("America/New_York"):
+        rendered = Template("{% load dates %}{% time value %}").render(
+            Context({"value": NEW_YEAR_UTC})
+        )
+    assert rendered == (
+        '<time datetime="2025-12-31T22:30:00-05:00">31 December 2025</time>'
+    )
+
+
+def test_nothing_for_no_date():
+    rendered = Template("{% load dates %}[{% time value %}]").render(
+        Context({"value": None})
+    )
+    assert rendered == "[]"
