@@ -318,7 +318,7 @@ def test_archive_lists_sent_digests_and_shows_one_on_the_web(client):
     DigestItem.objects.create(digest=sent, article=hidden, position=2)
     draft = Digest.objects.create(subject="Draft issue")
     listing = client.get("/newsletter/archive/")
-    assert "Tuesday&#x27;s picks" in listing.text
+    assert "Tuesday&#39;s picks" in listing.text
     assert "Draft issue" not in listing.text
     page = client.get(sent.get_absolute_url())
     assert page.status_code == 200

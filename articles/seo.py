@@ -1,0 +1,127 @@
+"""Metadata for search engines and social cards: absolute URLs and JSON-LD."""
+
+import json
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.templatetags.static import static
+from django.utils.safestring import mark_safe
+
+# The same escapes Django's json_script uses: nothing an editor types can
+# close the <script> element or open a comment.
+_JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
+
+
+def absolute(path):
+    """``/a/b/`` → ``https://site.example/a/b/`` (SITE_URL)."""
+    if not path:
+        return ""
+    path = str(path)
+    if path.startswith(("http://", "https://")):
+        return path
+    return settings.SITE_URL + path
+
+
+def photo_url(photo, max_width=1600):
+    """The largest JPEG rendition up to ``max_width``: (url, width, height)."""
+    jpegs = sorted(
+        (r for r in photo.renditions if r["format"] == "jpeg"), key=lambda r: r["width"]
+    )
+    fitting = [r for r in jpegs if r["width"] <= max_width] or jpegs
+    if not fitting:
+        return absolute(photo.image.url), photo.width, photo.height
+    best = fitting[-1]
+    return (
+        absolute(photo.image.storage.url(best["name"])),
+        best["width"],
+        best["height"],
+    )
+
+
+def social_image(photo):
+    """Context for og:image: the photo's rendition, or None."""
+    if not photo:
+        return None
+    url, width, height = photo_url(photo, max_width=1280)
+    return {"url": url, "width": width, "height": height, "alt": photo.alt_text}
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def article_json_ld(article):
+    """JSON-LD NewsArticle and BreadcrumbList, safe inside <script>."""
+    url = absolute(article.get_absolute_url())
+    publisher = {
+        "@type": "Organization",
+        "name": settings.SITE_NAME,
+        "url": settings.SITE_URL + "/",
+        "logo": {"@type": "ImageObject", "url": absolute(static("img/logo.png"))},
+    }
+    data = {
+        "@context": "https://schema.org",
+        "@type": "NewsArticle",
+        "mainEntityOfPage": url,
+        "url": url,
+        "headline": article.headline,
+        "description": article.seo_description or article.dek,
+        "datePublished": _iso(article.first_published_at),
+        "dateModified": _iso(article.last_modified),
+        "author": [
+            {
+                "@type": "Person",
+                "name": byline.author.name,
+                "url": absolute(byline.author.get_absolute_url()),
+            }
+            for byline in article.ordered_bylines
+        ],
+        "publisher": publisher,
+        "articleSection": article.section.name,
+        "keywords": [tag.name for tag in article.tag_list],
+    }
+    if article.lead_photo:
+        image_url, width, height = photo_url(article.lead_photo)
+        data["image"] = {
+            "@type": "ImageObject",
+            "url": image_url,
+            "width": width,
+            "height": height,
+        }
+    corrections = article.correction_list
+    if corrections:
+        data["correction"] = [
+            {
+                "@type": "CorrectionComment",
+                "text": c.text,
+                "datePublished": _iso(c.date),
+            }
+            for c in corrections
+        ]
+    breadcrumbs = {
+        "@context": "https://schema.org",
+        "@type": "BreadcrumbList",
+        "itemListElement": [
+            {
+                "@type": "ListItem",
+                "position": 1,
+                "name": settings.SITE_NAME,
+                "item": settings.SITE_URL + "/",
+            },
+            {
+                "@type": "ListItem",
+                "position": 2,
+                "name": article.section.name,
+                "item": absolute(article.section.get_absolute_url()),
+            },
+            {"@type": "ListItem", "position": 3, "name": article.headline, "item": url},
+        ],
+    }
+    return mark_safe(  # noqa: S308 - JSON with <, > and & escaped
+        "".join(
+            '<script type="application/ld+json">'
+            + json.dumps(block, cls=DjangoJSONEncoder).translate(_JSON_ESCAPES)
+            + "</script>"
+            for block in (data, breadcrumbs)
+        )
+    )
