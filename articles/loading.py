@@ -9,6 +9,7 @@ loaded lazily. A row may end with extra columns (JSON arrays, ids), which are
 handed back beside each story.
 """
 
+import functools
 import json
 
 from django.contrib.postgres.expressions import ArraySubquery
@@ -62,12 +63,14 @@ def load_stories(rows, using, *, body, photo):
     section_names = [f.attname for f in _fields(Section)]
     photo_names = [f.attname for f in _fields(Photo)] if photo else []
     loaded = []
+    sections = {}  # a list shows a dozen sections at most: one instance each
     for row in rows:
         columns = iter(row)
         article = load(Article, article_names, _take(columns, article_names), using)
-        article.section = load(
-            Section, section_names, _take(columns, section_names), using
-        )
+        values = _take(columns, section_names)
+        if values[0] not in sections:
+            sections[values[0]] = load(Section, section_names, values, using)
+        article.section = sections[values[0]]
         if photo:
             values = _take(columns, photo_names)
             if values[0] is not None:
@@ -94,8 +97,42 @@ def decode(array):
 
 def from_json(model, data, using):
     """A ``model`` instance from a ``JSONObject(**json_columns(model))``."""
-    # jsonb keeps its keys in its own order: put them in the model's. Dates
-    # and times arrive as ISO strings.
+    names, parsers = _json_plan(model)
+    values = [data[name] for name in names]
+    for index, parse in parsers:
+        if values[index] is not None:
+            values[index] = parse(values[index])
+    return model.from_db(using, names, values)
+
+
+@functools.cache
+def _json_plan(model):
+    # jsonb keeps its keys in its own order: they are read in the model's.
+    # Numbers, text and booleans arrive as they are; dates, times and the
+    # like as ISO strings, which their fields parse.
     fields = _fields(model)
-    values = [field.to_python(data[field.attname]) for field in fields]
-    return model.from_db(using, [field.attname for field in fields], values)
+    parsers = [
+        (index, field.to_python)
+        for index, field in enumerate(fields)
+        if field.get_internal_type() not in _JSON_NATIVE
+    ]
+    return [field.attname for field in fields], parsers
+
+
+_JSON_NATIVE = {
+    "AutoField",
+    "BigAutoField",
+    "BigIntegerField",
+    "BooleanField",
+    "CharField",
+    "EmailField",
+    "ForeignKey",
+    "IntegerField",
+    "OneToOneField",
+    "PositiveIntegerField",
+    "PositiveSmallIntegerField",
+    "SlugField",
+    "SmallIntegerField",
+    "TextField",
+    "URLField",
+}

@@ -30,6 +30,8 @@ Anything that must be evaluated per run has to be in SQL, not in Python:
 which is why it can be compiled once.
 """
 
+import functools
+
 from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import BooleanField, Expression, Func
@@ -141,13 +143,23 @@ def load(model, field_names, values, using):
     ``Model.from_db()`` expects); the fields' own database converters are
     applied first, as the ORM would (a ``JSONField`` arrives as text).
     """
-    connection = connections[using]
-    fields = model._meta
-    converted = []
-    for name, value in zip(field_names, values, strict=True):
-        if value is not None:
-            field = fields.get_field(name)  # a name or an attname
-            for converter in field.get_db_converters(connection):
-                value = converter(value, field, connection)
-        converted.append(value)
-    return model.from_db(using, field_names, converted)
+    converters = _converters(model, tuple(field_names), using)
+    if converters:
+        connection = connections[using]
+        values = list(values)
+        for index, field, convert in converters:
+            if values[index] is not None:
+                values[index] = convert(values[index], field, connection)
+    return model.from_db(using, field_names, values)
+
+
+@functools.cache
+def _converters(model, field_names, using):
+    # Most fields have none: a story list loads hundreds of rows, so the
+    # fields that do are found once per model, columns and database.
+    found = []
+    for index, name in enumerate(field_names):
+        field = model._meta.get_field(name)  # a name or an attname
+        for convert in field.get_db_converters(connections[using]):
+            found.append((index, field, convert))
+    return tuple(found)

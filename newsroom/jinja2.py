@@ -16,6 +16,7 @@ variable renders as nothing, as in the Django language.
 """
 
 import datetime
+import functools
 
 from django.template import defaultfilters
 from django.templatetags.static import static
@@ -23,6 +24,7 @@ from django.urls import reverse
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.timezone import template_localtime
+from django.utils.translation import get_language
 from jinja2 import ChainableUndefined, Environment
 
 from articles.pictures import picture_context
@@ -78,15 +80,22 @@ def time_element(value, format="j F Y"):
     ``{{ time(article.first_published_at) }}``,
     ``{{ time(article.updated_at, "j F Y, H:i T") }}``: the same as
     ``<time datetime="{{ value|date('c') }}">{{ value|date(format) }}</time>``
-    in the current time zone, for a third of the cost (a list of stories shows
-    a date on every card).
+    in the current time zone and language. A list of stories shows a date on
+    every card, and most share a day: each is formatted once per process.
     """
     if not value:
         return ""
+    zone = None
     if isinstance(value, datetime.datetime):
         value = template_localtime(value)
+        zone = value.tzname()
+    return _time_element(value.isoformat(), zone, format, get_language(), value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _time_element(iso, zone, format, language, value):
+    # Keyed by the local ISO time, the zone's name and the language: equal
+    # instants in other zones, or month names in other languages, differ.
     return format_html(
-        '<time datetime="{}">{}</time>',
-        value.isoformat(),
-        dateformat.format(value, format),
+        '<time datetime="{}">{}</time>', iso, dateformat.format(value, format)
     )

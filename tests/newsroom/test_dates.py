@@ -34,12 +34,17 @@ def test_same_markup_as_the_date_filter_in_the_site_time_zone(value, fmt):
     assert tag == filters
 
 
-def test_a_time_is_shown_in_the_site_time_zone():
+def test_a_time_is_shown_in_the_current_time_zone():
+    """The same instant reads differently in another zone (never from a
+    cache filled in the first)."""
     with timezone.override("America/New_York"):
-        rendered = render("{{ time(value) }}", value=NEW_YEAR_UTC)
-    assert rendered == (
+        new_york = render("{{ time(value) }}", value=NEW_YEAR_UTC)
+    with timezone.override("UTC"):
+        utc = render("{{ time(value) }}", value=NEW_YEAR_UTC)
+    assert new_york == (
         '<time datetime="2025-12-31T22:30:00-05:00">31 December 2025</time>'
     )
+    assert utc == '<time datetime="2026-01-01T03:30:00+00:00">1 January 2026</time>'
 
 
 def test_nothing_for_no_date():
