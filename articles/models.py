@@ -33,7 +33,7 @@ def article_path(url_date, slug):
     rest of a link's rendering: the part of the address before the date is
     reversed once per script prefix and URLconf, the rest filled in here.
     """
-    prefix = _article_path_prefix(get_script_prefix(), get_urlconf() or "")
+    prefix = _article_path_prefix(get_script_prefix(), current_urlconf())
     if prefix is None or not _PLAIN_SLUG.fullmatch(slug):
         return _reverse_article_path(url_date, slug)
     year, month, day = url_date.year, url_date.month, url_date.day
@@ -48,7 +48,7 @@ _SAMPLE_DATE, _SAMPLE_SLUG = datetime.date(1111, 11, 11), "sample-slug"
 def _article_path_prefix(script_prefix, urlconf):
     """What comes before the date in a story's address (None if the pattern
     is not the usual one, and reverse() must be asked every time)."""
-    sample = _reverse_article_path(_SAMPLE_DATE, _SAMPLE_SLUG, urlconf or None)
+    sample = _reverse_article_path(_SAMPLE_DATE, _SAMPLE_SLUG, urlconf)
     tail = f"1111/11/11/{_SAMPLE_SLUG}/"
     return sample.removesuffix(tail) if sample.endswith(tail) else None
 
@@ -74,12 +74,21 @@ def slug_url(viewname, slug):
     only so many sections and authors. Keyed by the script prefix and the
     URLconf, as the address depends on them.
     """
-    return _slug_url(viewname, slug, get_script_prefix(), get_urlconf() or "")
+    return _slug_url(viewname, slug, get_script_prefix(), current_urlconf())
 
 
 @functools.lru_cache(maxsize=8192)
 def _slug_url(viewname, slug, script_prefix, urlconf):
-    return reverse(viewname, kwargs={"slug": slug}, urlconf=urlconf or None)
+    return reverse(viewname, kwargs={"slug": slug}, urlconf=urlconf)
+
+
+def current_urlconf():
+    """The URLconf reverse() uses now: the request's, else ROOT_URLCONF.
+
+    Part of the key of every remembered address, so that a test (or a
+    request) with another URLconf never gets an address from the first.
+    """
+    return get_urlconf() or settings.ROOT_URLCONF
 
 
 class Section(models.Model):

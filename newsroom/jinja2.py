@@ -20,13 +20,14 @@ import functools
 
 from django.template import defaultfilters
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.timezone import template_localtime
 from django.utils.translation import get_language
 from jinja2 import ChainableUndefined, Environment
 
+from articles.models import current_urlconf
 from articles.pictures import picture_context
 from articles.seo import absolute, article_json_ld, social_image
 
@@ -63,8 +64,22 @@ def environment(**options):
 
 
 def url(viewname, *args, **kwargs):
-    """``{% url %}``: ``url("articles:tag", tag.slug)``."""
-    return reverse(viewname, args=args or None, kwargs=kwargs or None)
+    """``{% url %}``: ``url("articles:tag", tag.slug)``.
+
+    Remembered per process (a page links the same few views many times, and
+    ``reverse()`` is slow), keyed by the script prefix and URLconf the
+    address depends on.
+    """
+    return _url(
+        viewname, args, tuple(kwargs.items()), get_script_prefix(), current_urlconf()
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _url(viewname, args, kwargs, script_prefix, urlconf):
+    return reverse(
+        viewname, args=args or None, kwargs=dict(kwargs) or None, urlconf=urlconf
+    )
 
 
 def date(value, format=None):
