@@ -39,6 +39,7 @@ PER_PAGE = 20
 LATEST_PER_SECTION = 4
 HOME_SECTIONS = 12  # section rails on the front page, in navigation order
 RELATED_COUNT = 6
+MORE_COUNT = 5
 RELATED_TAG_CANDIDATES = 60
 MAX_PAGE = 100_000
 MAX_QUERY_LENGTH = 200
@@ -188,19 +189,25 @@ def _load_story(rows):
     return None
 
 
-def related_stories(article):
-    """Editor's picks first, then stories sharing tags, then the section.
+def rails(article):
+    """The two rails under a story: (related stories, more from its section).
 
-    Candidates are the picks, the newest stories carrying each of the story's
-    tags and the newest of its section: a few hundred rows at most, however
-    large the archive, found by one index walk each and joined to the stories
-    by primary key. They are ranked by picked, shared tags, same section,
-    recency. The rail shows a link, a headline and the section's name: the
-    stories carry only those (``section_name`` instead of ``section``).
+    Related: editor's picks first, then stories sharing tags, then the
+    section. Candidates are the picks, the newest stories carrying each of
+    the story's tags and the newest of its section: a few hundred rows at
+    most, however large the archive, found by one index walk each and joined
+    to the stories by primary key. They are ranked by picked, shared tags,
+    same section, recency.
+
+    More from the section: its newest stories, but for the story and those
+    already related. Both rails come from one query (the section's newest
+    are fetched with room for the related ones to be left out). The rails
+    show a link, a headline and the section's name: the stories carry only
+    those (``section_name`` instead of ``section``).
     """
     tag_ids = [tag.pk for tag in article.tag_list]
     values = {f"tag{i}": tag_id for i, tag_id in enumerate(tag_ids)}
-    rows = _RELATED.rows(
+    rows = _RAILS.rows(
         variant=len(tag_ids),
         article=article.pk,
         section=article.section_id,
@@ -208,11 +215,20 @@ def related_stories(article):
         tags=tag_ids,
         **values,
     )
-    return [_rail_story(row) for row in rows]
+    related = [_rail_story(row) for row in rows if row[-1] == _RELATED_RAIL]
+    seen = {story.pk for story in related}
+    newest = [_rail_story(row) for row in rows if row[-1] == _SECTION_RAIL]
+    more = [story for story in newest if story.pk not in seen][:MORE_COUNT]
+    return related, more
 
 
-def _related_query(tag_count):
-    """The related-stories query for a story with ``tag_count`` tags."""
+def related_stories(article):
+    """The related-stories rail of ``rails()``."""
+    return rails(article)[0]
+
+
+def _rails_query(tag_count):
+    """The rails' query for a story with ``tag_count`` tags."""
     article = Param("article", IntegerField())
     section = Param("section", IntegerField())
     content_type = Param("content_type", IntegerField())
@@ -252,38 +268,39 @@ def _related_query(tag_count):
         .annotate(n=Count("pk"))
         .values("n")
     )
-    return (
+    columns = (*_RAIL_FIELDS, "section__name", "picked", "shared", "same", "rail")
+    related = (
         Article.objects.published()
         .exclude(pk=article)
         .filter(pk__in=candidates)
         .annotate(
             picked=Exists(picks),
-            shared_tags=Coalesce(Subquery(shared, output_field=IntegerField()), 0),
-            same_section=Case(
+            shared=Coalesce(Subquery(shared, output_field=IntegerField()), 0),
+            same=Case(
                 When(section_id=section, then=1),
                 default=0,
                 output_field=IntegerField(),
             ),
+            rail=Value(_RELATED_RAIL),
         )
-        .order_by("-picked", "-shared_tags", "-same_section", "-publish_at")
-        .values_list(*_RAIL_FIELDS, "section__name")[:RELATED_COUNT]
+        .order_by("-picked", "-shared", "-same", "-publish_at")
+        .values_list(*columns)[:RELATED_COUNT]
     )
-
-
-def more_from_section(article, exclude=()):
-    """The newest stories of the story's section, but for ``exclude``."""
-    rows = _MORE_FROM_SECTION.rows(
-        section=article.section_id, exclude=[article.pk, *exclude]
-    )
-    return [_rail_story(row) for row in rows]
-
-
-def _more_from_section_query(variant):
-    return (
+    newest = (
         Article.objects.published()
-        .filter(section_id=Param("section", IntegerField()))
-        .exclude(InArray(F("pk"), Param("exclude", _IDS)))
-        .values_list(*_RAIL_FIELDS, "section__name")[:5]
+        .filter(section_id=section)
+        .exclude(pk=article)
+        .annotate(
+            picked=Value(False),
+            shared=Value(0),
+            same=Value(1),
+            rail=Value(_SECTION_RAIL),
+        )
+        .order_by("-publish_at", "-pk")
+        .values_list(*columns)[: RELATED_COUNT + MORE_COUNT]
+    )
+    return related.union(newest, all=True).order_by(
+        "rail", "-picked", "-shared", "-same", "-publish_at", "-id"
     )
 
 
@@ -291,13 +308,13 @@ def _more_from_section_query(variant):
 # (compiled once per process, see newsroom.compiled). In the model's order,
 # as Model.from_db() expects.
 _RAIL_FIELDS = ("id", "headline", "slug", "section_id", "publish_at", "url_date")
-_RELATED = CompiledQuery(Article, _related_query)
-_MORE_FROM_SECTION = CompiledQuery(Article, _more_from_section_query)
+_RELATED_RAIL, _SECTION_RAIL = 1, 2
+_RAILS = CompiledQuery(Article, _rails_query)
 
 
 def _rail_story(row):
     fields = row[: len(_RAIL_FIELDS)]
-    story = load(Article, _RAIL_FIELDS, fields, _RELATED.using())
+    story = load(Article, _RAIL_FIELDS, fields, _RAILS.using())
     story.section_name = row[len(_RAIL_FIELDS)]
     return story
 

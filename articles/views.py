@@ -44,14 +44,12 @@ def article_detail(request, year, month, day, slug):
 
 
 def _render_article(request, article, preview=False):
-    related = reader.related_stories(article)
+    related, more_from_section = reader.rails(article)
     context = {
         "article": article,
         "preview": preview,
         "related": related,
-        "more_from_section": reader.more_from_section(
-            article, exclude=[a.pk for a in related]
-        ),
+        "more_from_section": more_from_section,
     }
     response = render(request, "articles/article_detail.html", context)
     if article.last_modified and not preview:

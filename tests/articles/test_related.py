@@ -58,3 +58,26 @@ def test_a_popular_tag_does_not_crowd_out_a_rare_one():
 
     assert related[0] == close
     assert len(related) == reader.RELATED_COUNT
+
+
+def test_more_from_the_section_leaves_out_the_story_and_the_related_ones():
+    """The section's newest published stories, five at most, none of them
+    the story itself or already in the related rail."""
+    news = make_section()
+    now = timezone.now()
+    story = make_article(section=news, tags=["flood"], publish_at=now - timedelta(99))
+    related = make_article(section=news, tags=["flood"], publish_at=now - timedelta(1))
+    newest = [
+        make_article(section=news, publish_at=now - timedelta(days, hours=1))
+        for days in range(2, 9 + reader.RELATED_COUNT)
+    ]
+    make_article(section=news, status=Article.Status.DRAFT)
+    make_article(section=news, publish_at=now + timedelta(days=1))  # scheduled
+    make_article(section=make_section())  # another section
+
+    rail, more = reader.rails(story)
+
+    assert rail[0] == related
+    assert related not in more and story not in more
+    assert more == [a for a in newest if a not in rail][: reader.MORE_COUNT]
+    assert len(more) == reader.MORE_COUNT
