@@ -460,7 +460,8 @@ class Article(models.Model):
         """Bylines in order, with their authors (uses a prefetch when present)."""
         return sorted(self.bylines.all(), key=lambda b: b.position)
 
-    # articles.reader.story() sets these three when it loads a story page.
+    # articles.reader.story() loads ordered_bylines, correction_list and
+    # tag_list with the story itself; otherwise they are queried when asked.
 
     @cached_property
     def correction_list(self):

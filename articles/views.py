@@ -67,10 +67,11 @@ def _http_date(value):
 def article_preview(request, token):
     """A story as readers will see it, from a signed link (no login needed)."""
     found = services.article_from_preview_token(token)
-    if found is None:
+    # Deleted since the token was checked: as invalid as a forged token.
+    article = reader.story_preview(found.pk) if found else None
+    if article is None:
         response = render(request, "articles/preview_invalid.html", status=404)
     else:
-        article = reader.story_preview(found.pk)
         response = _render_article(request, article, preview=True)
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Cache-Control"] = "private, no-store"
