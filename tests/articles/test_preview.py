@@ -48,3 +48,23 @@ def test_forged_preview_is_refused(client):
         response = client.get(reverse("articles:preview", kwargs={"token": token}))
         assert response.status_code == 404
         assert b"Secret" not in response.content
+
+
+def test_preview_of_a_story_deleted_meanwhile_is_refused(client, monkeypatch):
+    """Deleted between the token's check and the page's query: the invalid
+    link page, not a server error."""
+    article = make_article(status=Article.Status.DRAFT)
+    url = services.preview_url(article)
+    checked = services.article_from_preview_token
+
+    def check_then_delete(token):
+        found = checked(token)
+        Article.objects.filter(pk=found.pk).delete()
+        return found
+
+    monkeypatch.setattr(services, "article_from_preview_token", check_then_delete)
+
+    response = client.get(url)
+
+    assert response.status_code == 404
+    assert "not valid" in response.text
