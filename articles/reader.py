@@ -3,12 +3,16 @@
 Everything starts from ``Article.objects.published()``.
 """
 
+import datetime
+import hashlib
 import html
+from array import array
 
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.core.cache import cache
 from django.core.paginator import EmptyPage, InvalidPage, Paginator
 from django.db.models import (
     Case,
@@ -24,14 +28,16 @@ from django.db.models import (
     TextField,
     Value,
     When,
+    Window,
 )
-from django.db.models.functions import Coalesce, JSONObject, Left
+from django.db.models.functions import Coalesce, JSONObject, Left, Mod, RowNumber
 from django.http import Http404
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from taggit.models import Tag, TaggedItem
 
 from articles import loading
+from articles.caching import PAGE_TTL, content_version
 from articles.models import SEARCH_CONFIG, Article, Correction, Section
 from newsroom.compiled import CompiledQuery, InArray, Param, load
 
@@ -42,6 +48,10 @@ RELATED_COUNT = 6
 MORE_COUNT = 5
 RELATED_TAG_CANDIDATES = 60
 MAX_PAGE = 100_000
+# Beyond this page an archive starts its page from the page boundaries
+# (``page_starts()``) instead of walking the index to an OFFSET: up to here
+# the walk is shorter than a thousand index entries.
+DEEP_PAGE = 50
 MAX_QUERY_LENGTH = 200
 # Ranking every match of a common word in a large archive is slow and
 # pointless: the newest matches are ranked, and readers page through those.
@@ -321,27 +331,83 @@ def _rail_story(row, using):
 
 
 def paginate(request, queryset, per_page=PER_PAGE):
-    """A page of ``queryset`` from ``?page=``; junk or past the end is a 404.
+    """A page of ``queryset`` (newest first) from ``?page=``; junk or past
+    the end is a 404.
 
     No ``COUNT(*)``: the page fetches one id more than it shows to know
     whether there is a next page. The page's rows are found by primary key
     first (a walk of the index the archive is ordered by), and only those
-    rows are then loaded with what the listing needs. A deep page still
-    walks the index to its offset (about 3.6 ms for page 1,000 of a section
-    of 24,000 stories), but reads no rows to get there.
+    rows are then loaded with what the listing needs. Up to ``DEEP_PAGE``
+    the walk starts at the newest story and skips to its offset; a deeper
+    page starts at its first story, found in ``page_starts()``, so that
+    page 1,000 costs what page 1 does.
     """
     raw = request.GET.get("page") or "1"
     # isdigit() alone accepts digits int() refuses, such as "²".
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE:
         raise Http404("No such page.")
     number = int(raw)
-    offset = (number - 1) * per_page
+    queryset = queryset.order_by("-publish_at", "-pk")
+    if number > DEEP_PAGE:
+        start = page_start(queryset, number, per_page)
+        if start is None:
+            raise Http404("No such page.")
+        publish_at, pk = start
+        # (publish_at, pk) <= the page's first story, in the archive's order.
+        queryset = queryset.filter(publish_at__lte=publish_at).exclude(
+            publish_at=publish_at, pk__gt=pk
+        )
+        offset = 0
+    else:
+        offset = (number - 1) * per_page
     ids = list(queryset.values_list("pk", flat=True)[offset : offset + per_page + 1])
     if not ids and number > 1:
         raise Http404("No such page.")
     has_next, ids = len(ids) > per_page, ids[:per_page]
     rows = {a.pk: a for a in cards("by-id", ids=ids)}
     return ArchivePage(number, [rows[pk] for pk in ids if pk in rows], has_next)
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_MICROSECOND = datetime.timedelta(microseconds=1)
+
+
+def page_start(queryset, number, per_page):
+    """``(publish_at, pk)`` of the first story on page ``number`` of an
+    archive (``queryset``, newest first), or None past its end.
+
+    One walk of the archive's index numbers its stories and keeps every
+    ``per_page``-th. They are kept in the cache for the current content
+    version (any change readers can see makes a new one), so every deep page
+    of the archive, for every reader, is found from that one walk until the
+    next change. Stored as one array of integers: a section of 24,000
+    stories has 1,200 pages, 19 KB.
+    """
+    sql, params = queryset.values_list("pk").query.sql_with_params()
+    digest = hashlib.sha256(repr((sql, params, per_page)).encode()).hexdigest()
+    key = f"page-starts:{content_version()}:{digest}"
+    packed = cache.get(key)
+    if packed is None:
+        numbered = (
+            queryset.annotate(
+                row=Window(
+                    RowNumber(), order_by=(F("publish_at").desc(), F("pk").desc())
+                )
+            )
+            .annotate(place=Mod(F("row"), Value(per_page), output_field=IntegerField()))
+            .filter(place=1 % per_page)
+            .values_list("publish_at", "pk")
+        )
+        flat = array("q")
+        for publish_at, pk in numbered:
+            flat.extend(((publish_at - _EPOCH) // _MICROSECOND, pk))
+        packed = flat.tobytes()
+        cache.set(key, packed, PAGE_TTL)
+    flat = array("q")
+    flat.frombytes(packed)
+    if 2 * number > len(flat):
+        return None
+    return _EPOCH + flat[2 * number - 2] * _MICROSECOND, flat[2 * number - 1]
 
 
 class ArchivePage:

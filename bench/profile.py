@@ -118,7 +118,16 @@ def main(argv=None):
         )
         print(profiler.output_text(unicode=True, color=False, show_all=False))
 
-        with CaptureQueriesContext(connection) as captured:
+        executed = []
+
+        def remember(execute, sql, params, many, context):
+            executed.append((sql, params))
+            return execute(sql, params, many, context)
+
+        with (
+            CaptureQueriesContext(connection) as captured,
+            connection.execute_wrapper(remember),
+        ):
             path, response = one()
         queries = sorted(
             captured.captured_queries, key=lambda q: -float(q.get("time") or 0)
@@ -129,10 +138,13 @@ def main(argv=None):
             sql = " ".join(query["sql"].split())
             print(f"  {1000 * float(query['time']):8.1f} ms  {sql[:400]}")
         if args.explain and queries:
-            slowest = queries[0]["sql"]
+            # The logged SQL of a compiled query (newsroom.compiled) is not
+            # runnable as it stands: explain the statement and its values.
+            index = captured.captured_queries.index(queries[0])
+            sql, params = executed[index]
             print("\nEXPLAIN (ANALYZE, BUFFERS) of the slowest query:")
             with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + slowest)
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
                 for (line,) in cursor.fetchall():
                     print("  " + line)
         prep.clean_up()

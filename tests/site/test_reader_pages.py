@@ -239,6 +239,88 @@ def test_archive_pages(client):
     assert "Archive 24" in second and 'rel="next"' in first
 
 
+def _archive(section, count):
+    """``count`` stories in ``section``, two at a time sharing a publish time."""
+    now = timezone.now()
+    for i in range(count):
+        make_article(
+            section=section,
+            headline=f"Archive {i:02d}",
+            publish_at=now - timedelta(hours=1 + i // 2),
+        )
+
+
+def _listed(client, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    return re.findall(r">(Archive \d\d)</a>", response.content.decode())
+
+
+def test_deep_archive_pages_show_what_walking_to_their_offset_shows(
+    client, monkeypatch
+):
+    """A deep page starts from the archive's page boundaries, not an OFFSET
+    walk: the same stories in the same order, ties in publish time broken as
+    on every page, and past the last page a 404."""
+    from django.core.cache import cache
+
+    from articles import reader
+    from articles.models import Article
+
+    section = make_section(slug="s")
+    _archive(section, 45)
+    newest_first = list(
+        Article.objects.filter(section=section)
+        .order_by("-publish_at", "-pk")
+        .values_list("headline", flat=True)
+    )
+    expected = [newest_first[0:20], newest_first[20:40], newest_first[40:45]]
+    monkeypatch.setattr(reader, "DEEP_PAGE", 100)
+    assert [_listed(client, f"/section/s/?page={n}") for n in (1, 2, 3)] == expected
+    cache.clear()
+    monkeypatch.setattr(reader, "DEEP_PAGE", 1)
+    assert [_listed(client, f"/section/s/?page={n}") for n in (1, 2, 3)] == expected
+    assert client.get("/section/s/?page=4").status_code == 404
+    assert client.get("/section/s/?page=99").status_code == 404
+
+
+def test_a_deep_page_costs_what_the_first_page_costs(client, monkeypatch):
+    """Once an archive's page boundaries are known, any deep page runs the
+    queries page 1 runs; knowing them costs one query, once per change."""
+    from articles import reader
+
+    monkeypatch.setattr(reader, "DEEP_PAGE", 1)
+    _archive(make_section(slug="s"), 65)
+    first = count_queries(client, "/section/s/")
+    assert count_queries(client, "/section/s/?page=2") == first + 1
+    client.get("/section/s/?page=2")  # the boundaries, for this version
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as deep:
+        assert client.get("/section/s/?page=4").status_code == 200
+    assert len(deep.captured_queries) == first
+
+
+def test_a_deep_page_shows_a_story_published_since_it_was_last_shown(
+    client, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The page boundaries move with the archive: publishing a story pushes
+    every older story one place down, on deep pages too."""
+    from articles import reader
+
+    monkeypatch.setattr(reader, "DEEP_PAGE", 1)
+    section = make_section(slug="s")
+    _archive(section, 25)
+    before = _listed(client, "/section/s/?page=2")
+    assert len(before) == 5
+    draft = make_article(section=section, headline="Breaking", status="draft")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.publish(draft, user=make_staff("ed", "Editor"))
+    after = _listed(client, "/section/s/?page=2")
+    assert len(after) == 6 and after[1:] == before
+
+
 @pytest.mark.parametrize(
     "query",
     ["", "   ", "a" * 500, "\x00", "'\";--", "<script>", "-", '"', "or or", "☃ 日本"],
