@@ -1,6 +1,10 @@
 """A responsive, accessible ``<picture>`` for a ``Photo``: what the
 ``picture()`` macro of ``includes/picture.html`` shows."""
 
+import functools
+
+from django.core.files.storage import FileSystemStorage
+
 LOADING_VALUES = ("lazy", "eager")
 
 
@@ -30,7 +34,11 @@ def picture_context(photo, sizes="100vw", loading="lazy", css_class=""):
     }
     if not photo:
         return context
-    url = photo.image.storage.url
+    storage = photo.image.storage
+
+    def url(name):
+        return media_url(storage, name)
+
     by_format = {"webp": [], "jpeg": []}
     for rendition in sorted(photo.renditions or [], key=lambda r: r["width"]):
         by_format.get(rendition["format"], []).append(rendition)
@@ -58,3 +66,21 @@ def picture_context(photo, sizes="100vw", loading="lazy", css_class=""):
 
 def _srcset(renditions, url):
     return ", ".join(f"{url(r['name'])} {r['width']}w" for r in renditions)
+
+
+def media_url(storage, name):
+    """``storage.url(name)``, remembered per process for files on local disk.
+
+    A story page links a dozen renditions, the front page five times more,
+    and ``FileSystemStorage.url()`` quotes and joins each of them every time.
+    Other storages are asked every time: S3's addresses, for one, are signed
+    and expire.
+    """
+    if storage.__class__.url is FileSystemStorage.url:
+        return _local_url(storage.base_url, name)
+    return storage.url(name)
+
+
+@functools.lru_cache(maxsize=8192)
+def _local_url(base_url, name):
+    return FileSystemStorage(base_url=base_url).url(name)

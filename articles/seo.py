@@ -7,6 +7,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.templatetags.static import static
 from django.utils.safestring import mark_safe
 
+from articles.pictures import media_url
+
 # The same escapes Django's json_script uses: nothing an editor types can
 # close the <script> element or open a comment.
 _JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
@@ -32,7 +34,7 @@ def photo_url(photo, max_width=1600):
         return absolute(photo.image.url), photo.width, photo.height
     best = fitting[-1]
     return (
-        absolute(photo.image.storage.url(best["name"])),
+        absolute(media_url(photo.image.storage, best["name"])),
         best["width"],
         best["height"],
     )

@@ -17,6 +17,7 @@ variable renders as nothing, as in the Django language.
 
 import datetime
 import functools
+import unicodedata
 
 from django.template import defaultfilters
 from django.templatetags.static import static
@@ -54,7 +55,7 @@ def environment(**options):
             "absolute": absolute,
             "date": date,
             "urlencode": defaultfilters.urlencode,
-            "truncatechars": defaultfilters.truncatechars,
+            "truncatechars": truncatechars,
             "linebreaks": defaultfilters.linebreaks_filter,
             "linebreaksbr": defaultfilters.linebreaksbr,
             "pluralize": defaultfilters.pluralize,
@@ -86,7 +87,18 @@ def date(value, format=None):
     """Django's ``date`` filter, in the current time zone."""
     if isinstance(value, datetime.datetime):
         value = template_localtime(value)
+        if format == "c":  # ISO 8601, as Django's "c" is: the common case, fast
+            return value.isoformat()
     return defaultfilters.date(value, format)
+
+
+def truncatechars(value, length):
+    """Django's ``truncatechars``; text already short enough is returned as it
+    is (Django's filter then returns it NFC-normalized, and so does this)."""
+    text = str(value)
+    if 0 < len(text) <= int(length) and unicodedata.is_normalized("NFC", text):
+        return text
+    return defaultfilters.truncatechars(value, length)
 
 
 def time_element(value, format="j F Y"):

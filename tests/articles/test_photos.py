@@ -475,3 +475,15 @@ def test_picture_tag_falls_back_to_the_original_without_renditions():
 def test_picture_tag_renders_nothing_for_no_photo():
     """An article without a lead photo renders no empty <picture>."""
     assert render("{{ picture(photo) }}", photo=None).strip() == ""
+
+
+def test_picture_tag_follows_the_media_address(settings):
+    """Rendition addresses are remembered per process, but never across a
+    change of MEDIA_URL (a CDN in front of the media, say)."""
+    photo = new_photo(two_colour((700, 350)))
+    name = next(r["name"] for r in photo.renditions if r["format"] == "jpeg")
+    assert f"/media/{name} " in render("{{ picture(photo) }}", photo=photo)
+    settings.MEDIA_URL = "https://media.example/"
+    html = render("{{ picture(photo) }}", photo=photo)
+    assert f"https://media.example/{name} " in html
+    assert "/media/" not in html

@@ -49,3 +49,37 @@ def test_a_time_is_shown_in_the_current_time_zone():
 
 def test_nothing_for_no_date():
     assert render("[{{ time(value) }}]", value=None) == "[]"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        NEW_YEAR_UTC,
+        datetime.datetime(2026, 7, 4, 18, 5, 9, 123456, tzinfo=datetime.UTC),
+    ],
+)
+def test_the_date_filter_in_iso_8601_is_djangos(value):
+    with timezone.override("America/New_York"):
+        jinja = render("{{ value|date('c') }}", value=value)
+        django = Template("{{ value|date:'c' }}").render(Context({"value": value}))
+    assert jinja == django
+
+
+@pytest.mark.parametrize(
+    "value, length",
+    [
+        ("Short", 80),
+        ("Exactly ten", 11),
+        ("A sentence longer than the limit", 10),
+        ("Cafe\u0301 decomposed", 80),  # Django's filter normalizes to NFC
+        (12345, 3),
+        ("", 5),
+        ("Anything", 0),
+    ],
+)
+def test_truncatechars_is_djangos(value, length):
+    jinja = render("{{ value|truncatechars(length) }}", value=value, length=length)
+    django = Template("{{ value|truncatechars:length }}").render(
+        Context({"value": value, "length": length})
+    )
+    assert jinja == django
