@@ -123,6 +123,10 @@ def _prepared_cursor(connection):
     database OPTIONS (``DATABASE_PREPARED_STATEMENTS=false``, as PgBouncer in
     transaction mode needs) psycopg runs it unprepared.
     """
+    # As Django's own cursors do: with CONN_HEALTH_CHECKS, a persistent
+    # connection is checked once per request before its first use, so that
+    # one broken by a database restart is replaced rather than failing.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
     cursor = _PreparingCursor(connection.connection)

@@ -91,3 +91,24 @@ def _prepared_statements():
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements")
         return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_broken_since_the_last_request_is_replaced():
+    """With CONN_HEALTH_CHECKS (the project's setting), a persistent
+    connection cut by a database restart is checked and replaced before a
+    compiled query uses it, as before any ORM query: the reader gets the
+    page, not an error."""
+    import psycopg
+
+    assert connection.settings_dict["CONN_HEALTH_CHECKS"]
+    headlines = CompiledQuery(Article, _latest_query)
+    section = make_section()
+    make_article(section=section, headline="Still here")
+    connection.ensure_connection()
+    with psycopg.connect(**connection.get_connection_params()) as other:
+        other.execute(
+            "SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid]
+        )
+    connection.close_if_unusable_or_obsolete()  # what a new request does first
+    assert headlines.rows(2, section=section.pk, seen=[]) == [("Still here",)]
