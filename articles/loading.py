@@ -59,11 +59,12 @@ def _article_fields(body):
 
 def load_stories(rows, using, *, body, photo):
     """``(story, extra columns)`` for each row selected by ``story_columns()``."""
-    article_names = [f.attname for f in _article_fields(body)]
-    section_names = [f.attname for f in _fields(Section)]
-    photo_names = [f.attname for f in _fields(Photo)] if photo else []
+    article_names, section_names, photo_names = _names(body, photo)
     loaded = []
-    sections = {}  # a list shows a dozen sections at most: one instance each
+    # A list shows a dozen sections and a few writers many times over: one
+    # instance of each per list.
+    sections = {}
+    authors = {}
     for row in rows:
         columns = iter(row)
         article = load(Article, article_names, _take(columns, article_names), using)
@@ -80,10 +81,24 @@ def load_stories(rows, using, *, body, photo):
         article.ordered_bylines = []
         for data in decode(next(columns)):
             byline = from_json(Byline, data, using)
-            byline.author = from_json(Author, data["author"], using)
+            author = authors.get(byline.author_id)
+            if author is None:
+                author = authors[byline.author_id] = from_json(
+                    Author, data["author"], using
+                )
+            byline.author = author
             article.ordered_bylines.append(byline)
         loaded.append((article, list(columns)))
     return loaded
+
+
+@functools.cache
+def _names(body, photo):
+    return (
+        [f.attname for f in _article_fields(body)],
+        [f.attname for f in _fields(Section)],
+        [f.attname for f in _fields(Photo)] if photo else [],
+    )
 
 
 def _take(columns, names):
