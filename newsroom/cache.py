@@ -1,0 +1,87 @@
+"""Django's Redis cache, for a Redis that may be down.
+
+Everything the site keeps in the cache is a copy or a counter: finished
+pages, the navigation, archives' page boundaries, rate-limit counts. When
+Redis is down, or does not answer within its socket timeout, Django's own
+backend raises, and every page would be a 500. Here a read is a miss, a
+write is skipped and a counter starts afresh: readers get pages built from
+the database, signups still go through (the rate limits open), and a
+warning is logged once per outage.
+
+After a failure the cache is left alone for ``RETRY_AFTER`` seconds, so an
+unreachable Redis costs one timeout per thread and pause, not one per call.
+"""
+
+import logging
+import time
+
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
+from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER = 5.0  # seconds
+
+
+class RedisCache(DjangoRedisCache):
+    """``django.core.cache.backends.redis.RedisCache`` that never fails a request."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._resting_until = 0.0
+        self._failing = False
+
+    def _call(self, fallback, method, *args, **kwargs):
+        if self._resting_until and time.monotonic() < self._resting_until:
+            return fallback
+        try:
+            result = method(*args, **kwargs)
+        except RedisError as error:
+            if not self._failing:
+                logger.warning(
+                    "Cache unavailable, serving without it for now: %s", error
+                )
+            self._failing = True
+            self._resting_until = time.monotonic() + RETRY_AFTER
+            return fallback
+        if self._failing:
+            logger.warning("Cache available again.")
+            self._failing = False
+            self._resting_until = 0.0
+        return result
+
+    def get(self, key, default=None, version=None):
+        return self._call(default, super().get, key, default, version)
+
+    def get_many(self, keys, version=None):
+        return self._call({}, super().get_many, keys, version)
+
+    def has_key(self, key, version=None):
+        return self._call(False, super().has_key, key, version)
+
+    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call(False, super().add, key, value, timeout, version)
+
+    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call(None, super().set, key, value, timeout, version)
+
+    def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call(list(data), super().set_many, data, timeout, version)
+
+    def touch(self, key, timeout=DEFAULT_TIMEOUT, version=None):
+        return self._call(False, super().touch, key, timeout, version)
+
+    def incr(self, key, delta=1, version=None):
+        # A counter that cannot be read starts afresh: rate limits open
+        # rather than turning everyone away.
+        return self._call(delta, super().incr, key, delta, version)
+
+    def delete(self, key, version=None):
+        return self._call(False, super().delete, key, version)
+
+    def delete_many(self, keys, version=None):
+        return self._call(None, super().delete_many, keys, version)
+
+    def clear(self):
+        return self._call(False, super().clear)
