@@ -49,7 +49,7 @@ MORE_COUNT = 5
 RELATED_TAG_CANDIDATES = 60
 MAX_PAGE = 100_000
 # Beyond this page an archive starts its page from the page boundaries
-# (``page_starts()``) instead of walking the index to an OFFSET: up to here
+# (``page_start()``) instead of walking the index to an OFFSET: up to here
 # the walk is shorter than a thousand index entries.
 DEEP_PAGE = 50
 MAX_QUERY_LENGTH = 200
@@ -339,7 +339,7 @@ def paginate(request, queryset, per_page=PER_PAGE):
     first (a walk of the index the archive is ordered by), and only those
     rows are then loaded with what the listing needs. Up to ``DEEP_PAGE``
     the walk starts at the newest story and skips to its offset; a deeper
-    page starts at its first story, found in ``page_starts()``, so that
+    page starts at its first story, found by ``page_start()``, so that
     page 1,000 costs what page 1 does.
     """
     raw = request.GET.get("page") or "1"

@@ -96,7 +96,11 @@ def truncatechars(value, length):
     """Django's ``truncatechars``; text already short enough is returned as it
     is (Django's filter then returns it NFC-normalized, and so does this)."""
     text = str(value)
-    if 0 < len(text) <= int(length) and unicodedata.is_normalized("NFC", text):
+    if (
+        isinstance(length, int)
+        and 0 < len(text) <= length
+        and unicodedata.is_normalized("NFC", text)
+    ):
         return text
     return defaultfilters.truncatechars(value, length)
 

@@ -75,6 +75,7 @@ def test_the_date_filter_in_iso_8601_is_djangos(value):
         (12345, 3),
         ("", 5),
         ("Anything", 0),
+        ("Not a length", "x"),
     ],
 )
 def test_truncatechars_is_djangos(value, length):
