@@ -4,6 +4,8 @@ Standard library only (plus psycopg, which the project depends on), so that
 ``bench/run.py`` can use it before Django is set up.
 """
 
+import contextlib
+import fcntl
 import os
 import socket
 import subprocess
@@ -40,6 +42,31 @@ def progress(message, *, final=True):
         sys.stdout.write(line + "\n")
         _last_line[0] = now
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def only_one_at_a_time():
+    """Refuse to run beside another benchmark or profile of this checkout.
+
+    Both would load the same bench database and share the machine's cores,
+    and each would report the other's work as its own. The lock is the
+    kernel's (``flock``), so it goes with the process, however it ends.
+    """
+    DATA.mkdir(parents=True, exist_ok=True)
+    with open(DATA / "bench.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise SystemExit(
+                f"A benchmark is already running here ({holder}): wait for it "
+                "to finish, or stop it, and try again."
+            ) from None
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}: {' '.join(sys.argv)}")
+        lock.flush()
+        yield
 
 
 def dev_database_url():

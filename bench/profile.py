@@ -152,4 +152,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with common.only_one_at_a_time():
+        sys.exit(main())

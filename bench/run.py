@@ -1018,6 +1018,11 @@ def main(argv=None):
     args = parse_args(argv)
     if args.from_results:
         return render_recorded(args.from_results, write=not args.no_readme)
+    with common.only_one_at_a_time():
+        return run(args, argv)
+
+
+def run(args, argv):
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
             raise SystemExit(
