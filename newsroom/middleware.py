@@ -5,6 +5,8 @@ from django.db import DatabaseError, connections
 from django.middleware import csp
 from django.shortcuts import render
 
+from newsroom import routers
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,7 +31,10 @@ class DatabaseUnavailableMiddleware:
     """A database outage answers 503 with a styled page, never a traceback.
 
     Broken connections are closed so that the next request reconnects: when
-    PostgreSQL is back, the site recovers without a restart.
+    PostgreSQL is back, the site recovers without a restart. When only the
+    read replica was lost, reads go to the primary for a while
+    (``newsroom.routers.replica_failed``), so that the next requests are
+    served.
     """
 
     def __init__(self, get_response):
@@ -39,8 +44,13 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, DatabaseError) or not _connection_lost():
+        if not isinstance(exception, DatabaseError):
             return None
+        lost = _lost_connections()
+        if not lost:
+            return None
+        if lost == {routers.REPLICA_ALIAS}:
+            routers.replica_failed()
         logger.warning("Database unavailable: %s", exception)
         for connection in connections.all(initialized_only=True):
             connection.close_if_unusable_or_obsolete()
@@ -50,17 +60,19 @@ class DatabaseUnavailableMiddleware:
         return response
 
 
-def _connection_lost():
+def _lost_connections():
     """Tell an outage from an ordinary query error (which stays a 500).
 
     Judged on the connections that failed in this request, before anything
     reconnects: during a restart the server may take connections again a
     moment after the error, and a fresh probe would then call the outage a
     query error. A connection whose connect (or rollback) failed is gone; a
-    query error on a live connection leaves it usable.
+    query error on a live connection leaves it usable. Returns the aliases
+    of the connections lost (none: not an outage).
     """
-    return any(
-        connection.errors_occurred
-        and (connection.connection is None or not connection.is_usable())
+    return {
+        connection.alias
         for connection in connections.all(initialized_only=True)
-    )
+        if connection.errors_occurred
+        and (connection.connection is None or not connection.is_usable())
+    }

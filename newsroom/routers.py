@@ -26,6 +26,9 @@ The first request of each process reads from the primary: the router, and
 the signal handlers that follow requests, are loaded by its first query.
 """
 
+import logging
+import time
+
 from asgiref.local import Local
 from django.conf import settings
 from django.core.signals import request_finished, request_started
@@ -38,8 +41,13 @@ PRIMARY_ONLY_MODELS = frozenset({"articles.contentversion"})
 # saving a draft and must see what they saved).
 PRIMARY_PATH_PREFIXES = ("/admin/", "/preview/")
 READ_METHODS = frozenset({"GET", "HEAD"})
+# After the replica has failed a request, reads go to the primary for this
+# long before the replica is tried again (per process).
+REPLICA_RETRY_AFTER = 30.0  # seconds
 
+logger = logging.getLogger(__name__)
 _state = Local()
+_replica_resting_until = [0.0]
 
 
 def replica_configured():
@@ -62,6 +70,27 @@ def begin_request(environ):
 def end_request():
     _state.reader = False
     _state.pinned = False
+
+
+def replica_failed():
+    """The replica could not be reached: read from the primary for a while.
+
+    Called by ``newsroom.middleware.DatabaseUnavailableMiddleware`` when a
+    request failed on the replica's connection (that request answers 503);
+    the primary then serves every read until ``REPLICA_RETRY_AFTER`` has
+    passed, so a replica outage costs a request per process and pause, not
+    the reader site.
+    """
+    if not replica_resting():
+        logger.warning(
+            "Read replica unavailable: reading from the primary for %d s.",
+            REPLICA_RETRY_AFTER,
+        )
+    _replica_resting_until[0] = time.monotonic() + REPLICA_RETRY_AFTER
+
+
+def replica_resting():
+    return time.monotonic() < _replica_resting_until[0]
 
 
 def pin_to_primary():
@@ -114,4 +143,5 @@ class ReplicaRouter:
             and getattr(_state, "reader", False)
             and not getattr(_state, "pinned", False)
             and not connections[DEFAULT_DB_ALIAS].in_atomic_block
+            and not replica_resting()
         )

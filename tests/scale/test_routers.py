@@ -116,6 +116,11 @@ def replica(settings):
     settings.DATABASE_ROUTERS = ["newsroom.routers.ReplicaRouter"]
     yield connections["replica"]
     routers.end_request()
+    # A test's outage ends with it (the test client skips the end-of-request
+    # clean-up that would forget a failed connection).
+    routers._replica_resting_until[0] = 0.0
+    connections["replica"].close()
+    connections["replica"].errors_occurred = False
 
 
 def read_db(model):
@@ -218,3 +223,37 @@ def test_reader_pages_are_served_from_the_replica(replica, client):
     assert '"articles_contentversion"' not in replica_sql
     # The request is over: nothing is left marked as a reader request.
     assert read_db(Article) == "default"
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "replica"])
+def test_a_lost_replica_costs_one_request_then_the_primary_serves(
+    replica, client, monkeypatch, caplog
+):
+    """The replica down, the primary up: the request that found the replica
+    gone answers the styled 503, the next ones are read from the primary,
+    and the replica is tried again after a pause."""
+    section = Section.objects.create(name="News", slug="news")
+    Article.objects.create(
+        headline="Served all the same",
+        slug="served-all-the-same",
+        section=section,
+        status=Article.Status.PUBLISHED,
+        publish_at=timezone.now(),
+    )
+    caching._local.memo = None
+    replica.close()
+    monkeypatch.setitem(replica.settings_dict, "PORT", "1")  # nothing listens
+    monkeypatch.setitem(replica.settings_dict, "HOST", "127.0.0.1")
+    now = [1000.0]
+    monkeypatch.setattr(routers.time, "monotonic", lambda: now[0])
+
+    first = client.get("/section/news/")
+    assert first.status_code == 503
+    assert "Retry-After" in first
+    second = client.get("/section/news/?v=2")
+    assert second.status_code == 200
+    assert "Served all the same" in second.text
+    assert any("replica unavailable" in r.getMessage() for r in caplog.records)
+
+    now[0] += routers.REPLICA_RETRY_AFTER + 1
+    assert client.get("/section/news/?v=3").status_code == 503
