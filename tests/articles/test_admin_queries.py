@@ -106,6 +106,7 @@ def test_desk_rows_show_what_django_would_with_bylines_in_order(client):
     checkbox = ModelAdmin.action_checkbox(model_admin, article)
     assert checkbox == model_admin.action_checkbox(article)
     assert checkbox in html
+    assert 'id="action-toggle"' in html  # the select-all box above them
     change = reverse("admin:articles_article_change", args=[article.pk])
     assert f'<a href="{change}">Desk &lt;b&gt;row&lt;/b&gt; &amp; co</a>' in html
     assert '<td class="field-byline_names">Zoë Second, Ann First</td>' in html
