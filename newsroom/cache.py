@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER = 5.0  # seconds
+_clock = time.monotonic
 
 
 class RedisCache(DjangoRedisCache):
@@ -33,7 +34,7 @@ class RedisCache(DjangoRedisCache):
         self._failing = False
 
     def _call(self, fallback, method, *args, **kwargs):
-        if self._resting_until and time.monotonic() < self._resting_until:
+        if self._resting_until and _clock() < self._resting_until:
             return fallback
         try:
             result = method(*args, **kwargs)
@@ -43,7 +44,7 @@ class RedisCache(DjangoRedisCache):
                     "Cache unavailable, serving without it for now: %s", error
                 )
             self._failing = True
-            self._resting_until = time.monotonic() + RETRY_AFTER
+            self._resting_until = _clock() + RETRY_AFTER
             return fallback
         if self._failing:
             logger.warning("Cache available again.")

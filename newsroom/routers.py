@@ -48,6 +48,7 @@ REPLICA_RETRY_AFTER = 30.0  # seconds
 logger = logging.getLogger(__name__)
 _state = Local()
 _replica_resting_until = [0.0]
+_clock = time.monotonic
 
 
 def replica_configured():
@@ -86,11 +87,11 @@ def replica_failed():
             "Read replica unavailable: reading from the primary for %d s.",
             REPLICA_RETRY_AFTER,
         )
-    _replica_resting_until[0] = time.monotonic() + REPLICA_RETRY_AFTER
+    _replica_resting_until[0] = _clock() + REPLICA_RETRY_AFTER
 
 
 def replica_resting():
-    return time.monotonic() < _replica_resting_until[0]
+    return _clock() < _replica_resting_until[0]
 
 
 def pin_to_primary():

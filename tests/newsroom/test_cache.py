@@ -55,7 +55,7 @@ def test_a_failed_redis_is_left_alone_for_a_while(redis_down, monkeypatch, caplo
 
     monkeypatch.setattr(DjangoRedisCache, "get", counting_get)
     now = [1000.0]
-    monkeypatch.setattr(resilient.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(resilient, "_clock", lambda: now[0])
 
     assert cache.get("first", "missed") == "missed"
     assert cache.get("second", "missed") == "missed"

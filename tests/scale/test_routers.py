@@ -245,7 +245,7 @@ def test_a_lost_replica_costs_one_request_then_the_primary_serves(
     monkeypatch.setitem(replica.settings_dict, "PORT", "1")  # nothing listens
     monkeypatch.setitem(replica.settings_dict, "HOST", "127.0.0.1")
     now = [1000.0]
-    monkeypatch.setattr(routers.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(routers, "_clock", lambda: now[0])
 
     first = client.get("/section/news/")
     assert first.status_code == 503
