@@ -108,7 +108,8 @@ def test_a_connection_broken_since_the_last_request_is_replaced():
     connection.ensure_connection()
     with psycopg.connect(**connection.get_connection_params()) as other:
         other.execute(
-            "SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid]
+            "SELECT pg_terminate_backend(%s, 5000)",
+            [connection.connection.info.backend_pid],
         )
     connection.close_if_unusable_or_obsolete()  # what a new request does first
     assert headlines.rows(2, section=section.pk, seen=[]) == [("Still here",)]
