@@ -355,19 +355,39 @@ def test_search_ranks_and_highlights(client):
     assert "Bridge club" in text and "Harbour bridge closes" in text
 
 
-def test_search_finds_a_word_deep_in_a_long_story(client):
-    """Snippets are cut from a story's opening; matches further on still count."""
-    from articles.reader import SNIPPET_SOURCE_CHARS
-
-    filler = "<p>The council met again.</p>" * (SNIPPET_SOURCE_CHARS // 20)
+def test_search_snippet_shows_a_match_deep_in_a_long_story(client):
+    """The snippet is cut around the first mention of a searched word,
+    however far into the story (tags, even cut in half, never show)."""
+    filler = "<p>The council met again.</p>" * 400  # 12,000 characters
     make_article(
         headline="Long meeting",
-        body=filler + '<p>A <a href="https://example.com/">walrus</a> spoke.</p>',
+        body=filler + '<p>A <a href="https://example.com/walrus">walrus</a> spoke'
+        " to the committee.</p>" + filler,
     )
+    make_article(headline="Walrus seen", body="<p>The harbour was calm.</p>")
+
     text = client.get(reverse("articles:search"), {"q": "walrus"}).content.decode()
-    assert "Long meeting" in text
-    assert "…The council met again." in text
-    assert "&lt;" not in text.split("Long meeting")[1].split("</article>")[0]
+
+    assert "Long meeting" in text and "Walrus seen" in text
+    card = text.split("Long meeting")[1].split("</article>")[0]
+    assert "<mark>walrus</mark> spoke to the committee." in card
+    assert "&lt;" not in card and "href" not in card and "example.com" not in card
+    # No mention in the body: the snippet is the story's opening.
+    card = text.split("Walrus seen")[1].split("</article>")[0]
+    assert "…The harbour was calm.…" in card
+
+
+def test_search_snippet_finds_an_inflected_word(client):
+    """Search matches word forms (a search for councils finds council); so
+    does the snippet."""
+    filler = "<p>Rain fell on the harbour.</p>" * 200
+    make_article(
+        headline="Budget", body=filler + "<p>The council voted on the budget.</p>"
+    )
+
+    text = client.get(reverse("articles:search"), {"q": "councils"}).content.decode()
+
+    assert "The <mark>council</mark> voted on the budget" in text
 
 
 def test_json_ld_survives_a_hostile_headline(client):
