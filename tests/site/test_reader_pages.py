@@ -434,6 +434,24 @@ def test_article_page_metadata(client, media):
     assert 'name="twitter:card" content="summary_large_image"' in html
 
 
+def test_every_public_page_shares_its_own_absolute_address(client):
+    """Open Graph wants the page's full address: a relative og:url makes
+    link previews on social sites point nowhere."""
+    author = make_author(slug="writer")
+    article = make_article(authors=[author], tags=["budget"])
+    for path in [
+        "/",
+        article.get_absolute_url(),
+        article.section.get_absolute_url(),
+        author.get_absolute_url(),
+        reverse("articles:tag", args=["budget"]),
+    ]:
+        html = client.get(path).content.decode()
+        assert re.findall(r'property="og:url" content="([^"]*)"', html) == [
+            f"http://127.0.0.1:8000{path}"
+        ], path
+
+
 def test_styled_404(client):
     """A missing page is a page of the site, with search."""
     response = client.get("/no/such/page/")
