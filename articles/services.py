@@ -75,10 +75,11 @@ def preview_url(article):
     return reverse("articles:preview", kwargs={"token": token})
 
 
-def article_from_preview_token(token):
-    """The story a preview token names, or None if forged or expired."""
+def preview_pk(token):
+    """The primary key of the story a preview token names, or None if the
+    token is forged or expired (the story itself may have gone since)."""
     try:
         pk = signing.loads(token, salt=PREVIEW_SALT, max_age=PREVIEW_MAX_AGE)
     except signing.BadSignature:
         return None
-    return Article.objects.filter(pk=pk).first() if isinstance(pk, int) else None
+    return pk if isinstance(pk, int) else None

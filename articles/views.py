@@ -66,9 +66,9 @@ def _http_date(value):
 @never_cache
 def article_preview(request, token):
     """A story as readers will see it, from a signed link (no login needed)."""
-    found = services.article_from_preview_token(token)
-    # Deleted since the token was checked: as invalid as a forged token.
-    article = reader.story_preview(found.pk) if found else None
+    pk = services.preview_pk(token)
+    # A story deleted since the link was made: as invalid as a forged token.
+    article = reader.story_preview(pk) if pk is not None else None
     if article is None:
         response = render(request, "articles/preview_invalid.html", status=404)
     else:

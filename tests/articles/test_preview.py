@@ -3,6 +3,8 @@ from unittest import mock
 
 import pytest
 from django.core import signing
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from articles import services
@@ -50,21 +52,27 @@ def test_forged_preview_is_refused(client):
         assert b"Secret" not in response.content
 
 
-def test_preview_of_a_story_deleted_meanwhile_is_refused(client, monkeypatch):
-    """Deleted between the token's check and the page's query: the invalid
-    link page, not a server error."""
+def test_preview_of_a_deleted_story_is_refused(client):
+    """The link outlives the story: the invalid-link page, not an error."""
     article = make_article(status=Article.Status.DRAFT)
     url = services.preview_url(article)
-    checked = services.article_from_preview_token
-
-    def check_then_delete(token):
-        found = checked(token)
-        Article.objects.filter(pk=found.pk).delete()
-        return found
-
-    monkeypatch.setattr(services, "article_from_preview_token", check_then_delete)
+    article.delete()
 
     response = client.get(url)
 
     assert response.status_code == 404
     assert "not valid" in response.text
+
+
+def test_preview_runs_the_story_pages_queries(client):
+    """A preview costs what the story's own page does: the token is checked
+    without a query."""
+    article = make_article(tags=["budget"])
+    client.get(reverse("articles:search"))  # content version, navigation
+
+    with CaptureQueriesContext(connection) as page:
+        assert client.get(article.get_absolute_url()).status_code == 200
+    with CaptureQueriesContext(connection) as preview:
+        assert client.get(services.preview_url(article)).status_code == 200
+
+    assert len(preview.captured_queries) == len(page.captured_queries) == 2
