@@ -9,12 +9,13 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models.functions import Now
-from django.urls import get_script_prefix, get_urlconf, reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from taggit.managers import TaggableManager
 
 from articles.fields import RichTextField
+from newsroom.site import cached_reverse, current_urlconf
 
 SEARCH_CONFIG = "english"
 
@@ -67,28 +68,9 @@ def _reverse_article_path(url_date, slug, urlconf=None):
 
 
 def slug_url(viewname, slug):
-    """``reverse(viewname, kwargs={"slug": slug})``, remembered per process.
-
-    A list of stories links every section and author it shows, and
-    ``reverse()`` costs more than the rest of a link's rendering; there are
-    only so many sections and authors. Keyed by the script prefix and the
-    URLconf, as the address depends on them.
-    """
-    return _slug_url(viewname, slug, get_script_prefix(), current_urlconf())
-
-
-@functools.lru_cache(maxsize=8192)
-def _slug_url(viewname, slug, script_prefix, urlconf):
-    return reverse(viewname, kwargs={"slug": slug}, urlconf=urlconf)
-
-
-def current_urlconf():
-    """The URLconf reverse() uses now: the request's, else ROOT_URLCONF.
-
-    Part of the key of every remembered address, so that a test (or a
-    request) with another URLconf never gets an address from the first.
-    """
-    return get_urlconf() or settings.ROOT_URLCONF
+    """``reverse(viewname, kwargs={"slug": slug})``, remembered per process
+    (a list of stories links every section and author it shows)."""
+    return cached_reverse(viewname, kwargs=(("slug", slug),))
 
 
 class Section(models.Model):

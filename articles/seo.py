@@ -8,20 +8,11 @@ from django.templatetags.static import static
 from django.utils.safestring import mark_safe
 
 from articles.pictures import media_url
+from newsroom.site import absolute_url
 
 # The same escapes Django's json_script uses: nothing an editor types can
 # close the <script> element or open a comment.
 _JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
-
-
-def absolute(path):
-    """``/a/b/`` → ``https://site.example/a/b/`` (SITE_URL)."""
-    if not path:
-        return ""
-    path = str(path)
-    if path.startswith(("http://", "https://")):
-        return path
-    return settings.SITE_URL + path
 
 
 def photo_url(photo, max_width=1600):
@@ -31,10 +22,10 @@ def photo_url(photo, max_width=1600):
     )
     fitting = [r for r in jpegs if r["width"] <= max_width] or jpegs
     if not fitting:
-        return absolute(photo.image.url), photo.width, photo.height
+        return absolute_url(photo.image.url), photo.width, photo.height
     best = fitting[-1]
     return (
-        absolute(media_url(photo.image.storage, best["name"])),
+        absolute_url(media_url(photo.image.storage, best["name"])),
         best["width"],
         best["height"],
     )
@@ -54,12 +45,12 @@ def _iso(value):
 
 def article_json_ld(article):
     """JSON-LD NewsArticle and BreadcrumbList, safe inside <script>."""
-    url = absolute(article.get_absolute_url())
+    url = absolute_url(article.get_absolute_url())
     publisher = {
         "@type": "Organization",
         "name": settings.SITE_NAME,
         "url": settings.SITE_URL + "/",
-        "logo": {"@type": "ImageObject", "url": absolute(static("img/logo.png"))},
+        "logo": {"@type": "ImageObject", "url": absolute_url(static("img/logo.png"))},
     }
     data = {
         "@context": "https://schema.org",
@@ -74,7 +65,7 @@ def article_json_ld(article):
             {
                 "@type": "Person",
                 "name": byline.author.name,
-                "url": absolute(byline.author.get_absolute_url()),
+                "url": absolute_url(byline.author.get_absolute_url()),
             }
             for byline in article.ordered_bylines
         ],
@@ -114,7 +105,7 @@ def article_json_ld(article):
                 "@type": "ListItem",
                 "position": 2,
                 "name": article.section.name,
-                "item": absolute(article.section.get_absolute_url()),
+                "item": absolute_url(article.section.get_absolute_url()),
             },
             {"@type": "ListItem", "position": 3, "name": article.headline, "item": url},
         ],

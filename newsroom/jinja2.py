@@ -21,16 +21,15 @@ import unicodedata
 
 from django.template import defaultfilters
 from django.templatetags.static import static
-from django.urls import get_script_prefix, reverse
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.timezone import template_localtime
 from django.utils.translation import get_language
 from jinja2 import ChainableUndefined, Environment
 
-from articles.models import current_urlconf
 from articles.pictures import picture_context
-from articles.seo import absolute, article_json_ld, social_image
+from articles.seo import article_json_ld, social_image
+from newsroom.site import absolute_url, cached_reverse
 
 
 def environment(**options):
@@ -52,7 +51,7 @@ def environment(**options):
     )
     env.filters.update(
         {
-            "absolute": absolute,
+            "absolute": absolute_url,
             "date": date,
             "urlencode": defaultfilters.urlencode,
             "truncatechars": truncatechars,
@@ -65,22 +64,9 @@ def environment(**options):
 
 
 def url(viewname, *args, **kwargs):
-    """``{% url %}``: ``url("articles:tag", tag.slug)``.
-
-    Remembered per process (a page links the same few views many times, and
-    ``reverse()`` is slow), keyed by the script prefix and URLconf the
-    address depends on.
-    """
-    return _url(
-        viewname, args, tuple(kwargs.items()), get_script_prefix(), current_urlconf()
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def _url(viewname, args, kwargs, script_prefix, urlconf):
-    return reverse(
-        viewname, args=args or None, kwargs=dict(kwargs) or None, urlconf=urlconf
-    )
+    """``{% url %}``: ``url("articles:tag", tag.slug)``, remembered per
+    process (a page links the same few views many times)."""
+    return cached_reverse(viewname, args, tuple(kwargs.items()))
 
 
 def date(value, format=None):

@@ -1,16 +1,60 @@
-"""The public site's address: every absolute link (feeds, sitemaps, emails,
-social metadata) is built on ``SITE_URL``, never on the host a request came
-in on (a proxy's, a health checker's, a worker's)."""
+"""The public site's addresses.
 
+Every absolute link (feeds, sitemaps, emails, social metadata) is built on
+``SITE_URL``, never on the host a request came in on (a proxy's, a health
+checker's, a worker's). And since a page links dozens of stories, sections
+and authors, and ``reverse()`` costs more than the rest of a link's
+rendering, reversed addresses are remembered per process here.
+"""
+
+import functools
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 
 def absolute_url(path):
     """``/a/b/`` → ``https://site.example/a/b/``; absolute URLs pass unchanged."""
-    return urljoin(settings.SITE_URL + "/", str(path))
+    path = str(path)
+    if path.startswith("/") and not path.startswith("//"):
+        # What urljoin() returns for a path, without its parsing: templates
+        # call this for every link in their metadata.
+        return _origin(settings.SITE_URL) + path
+    return urljoin(settings.SITE_URL + "/", path)
+
+
+@functools.lru_cache(maxsize=8)
+def _origin(site_url):
+    parts = urlsplit(site_url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def site_host():
     return urlsplit(settings.SITE_URL).hostname or "localhost"
+
+
+def cached_reverse(viewname, args=(), kwargs=()):
+    """``reverse(viewname, args, dict(kwargs))``, remembered per process.
+
+    ``args`` and ``kwargs`` are tuples (``kwargs`` of pairs), so that they can
+    be remembered. Keyed by the script prefix and the URLconf, as the
+    address depends on them.
+    """
+    return _reverse(viewname, args, kwargs, get_script_prefix(), current_urlconf())
+
+
+@functools.lru_cache(maxsize=8192)
+def _reverse(viewname, args, kwargs, script_prefix, urlconf):
+    return reverse(
+        viewname, args=args or None, kwargs=dict(kwargs) or None, urlconf=urlconf
+    )
+
+
+def current_urlconf():
+    """The URLconf reverse() uses now: the request's, else ROOT_URLCONF.
+
+    Part of the key of every remembered address, so that a test (or a
+    request) with another URLconf never gets an address from the first.
+    """
+    return get_urlconf() or settings.ROOT_URLCONF
