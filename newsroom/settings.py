@@ -155,7 +155,8 @@ def _database_from_url(url):
     # Django's backend, but the per-request health check of a persistent
     # connection asks its socket instead of sending SELECT 1 to the server
     # (newsroom/postgresql/base.py).
-    database["ENGINE"] = "newsroom.postgresql"
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        database["ENGINE"] = "newsroom.postgresql"
     # PostgreSQL's JIT compiles "expensive-looking" queries on every run: on
     # short web queries it costs far more than it saves (measured: 0.9 s of a
     # 1.2 s query). Analytics can turn it back on per session.

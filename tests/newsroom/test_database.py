@@ -72,3 +72,19 @@ def test_a_connection_with_a_message_waiting_is_checked_for_real():
 
     assert _last_query(pid) == "SELECT 1"
     assert connection.connection.info.backend_pid == pid
+
+
+@pytest.mark.parametrize(
+    "url, engine",
+    [
+        ("postgres://u:p@db.example/newsroom", "newsroom.postgresql"),
+        ("postgresql://u:p@db.example/newsroom", "newsroom.postgresql"),
+        # GeoDjango's backend is left alone (it is PostgreSQL too, but ours
+        # would take its spatial support away).
+        ("postgis://u:p@db.example/newsroom", "django.contrib.gis.db.backends.postgis"),
+    ],
+)
+def test_database_urls_get_the_projects_backend(url, engine):
+    from newsroom.settings import _database_from_url
+
+    assert _database_from_url(url)["ENGINE"] == engine
