@@ -25,6 +25,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Min
 from django.http import HttpResponse
+from django.template.response import SimpleTemplateResponse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, set_response_etag
 
@@ -39,6 +40,7 @@ CACHED_HEADERS = (
     "Content-Language",
     "ETag",
     "Cache-Control",
+    "X-Robots-Tag",
 )
 
 _local = threading.local()
@@ -104,6 +106,9 @@ def _is_anonymous(request):
 def cache_public_page(view):
     """Serve anonymous GETs of ``view`` from the page cache, with CDN headers.
 
+    For the reader's pages, feeds and sitemaps: ``view`` may be any view
+    callable (a ``Feed`` instance, Django's sitemap view).
+
     A page is stored with its finished headers, ETag included, so that a hit
     is a dictionary lookup and a copy: no hashing of the body, no parsing of
     ``Cache-Control``. ``ConditionalGetMiddleware`` answers 304 from that ETag.
@@ -125,6 +130,8 @@ def cache_public_page(view):
             response["X-Cache"] = "hit"
             return response
         response = view(request, *args, **kwargs)
+        if isinstance(response, SimpleTemplateResponse):
+            response.render()  # a sitemap renders lazily; it is stored whole
         if response.status_code == 200:
             patch_cache_control(
                 response,

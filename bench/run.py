@@ -823,6 +823,8 @@ def evaluate(summary, queries, digest, preflight=None):
         "section1000-c",
         "tag-c",
         "author-c",
+        "feed-c",
+        "news-sitemap-c",
     ):
         at_least(f"{key} (page cache) ≥ 0.90 × floor", ratio(key, "floor"), 0.90)
     at_least("304 answer ≥ 0.95 × floor", ratio("article-304", "floor"), 0.95)

@@ -278,19 +278,27 @@ def test_feed_lists_the_30_latest_stories(client):
     ],
 )
 def test_query_count_does_not_grow_with_items(
-    client, django_assert_num_queries, world, name, scope, queries
+    client,
+    django_assert_num_queries,
+    django_capture_on_commit_callbacks,
+    world,
+    name,
+    scope,
+    queries,
 ):
-    """10 or 30 stories with photos, bylines and tags: the same number of queries."""
+    """10 or 30 stories with photos, bylines and tags: the same number of queries
+    (each change makes the cached feed stale, so each fetch builds it)."""
     photo = make_photo()
 
     def add_stories(count):
-        for _ in range(count):
-            make_article(
-                section=world.section,
-                authors=world.authors,
-                tags=["Climate", "Space"],
-                lead_photo=photo,
-            )
+        with django_capture_on_commit_callbacks(execute=True):
+            for _ in range(count):
+                make_article(
+                    section=world.section,
+                    authors=world.authors,
+                    tags=["Climate", "Space"],
+                    lead_photo=photo,
+                )
 
     url = feed_url(name, scope, world)
     add_stories(9)
@@ -318,12 +326,13 @@ def test_tag_used_only_on_unpublished_stories_is_not_found(client, name):
     assert response.status_code == 404
 
 
-def test_guid_survives_a_slug_change(client, world):
+def test_guid_survives_a_slug_change(client, world, django_capture_on_commit_callbacks):
     """Fixing a slug moves the link but keeps the guid, so readers see no duplicate."""
     story = world.story
     _, before = fetch(client, reverse("articles:feed-rss"))
-    story.slug = "comet-over-the-harbour"
-    story.save()
+    with django_capture_on_commit_callbacks(execute=True):  # the feed goes stale
+        story.slug = "comet-over-the-harbour"
+        story.save()
     _, after = fetch(client, reverse("articles:feed-rss"))
     old, new = rss_items(before)[story.headline], rss_items(after)[story.headline]
     assert old.findtext("guid") == new.findtext("guid")
@@ -340,3 +349,33 @@ def test_feeds_of_an_empty_site_are_valid(client, name, schema):
     _, document = fetch(client, reverse(f"articles:{name}"))
     assert_valid(schema, document)
     assert not rss_items(document) and not atom_entries(document)
+
+
+@pytest.mark.parametrize(
+    ("name", "scope"), [("feed-rss", None), ("tag-feed-atom", "tag")]
+)
+def test_feeds_are_served_from_the_page_cache_until_a_change(
+    client,
+    world,
+    django_assert_num_queries,
+    django_capture_on_commit_callbacks,
+    name,
+    scope,
+):
+    """Feed readers poll: a repeated poll costs no query, carries validators
+    for a 304 and CDN headers, and a newly published story shows at once."""
+    url = feed_url(name, scope, world)
+    first, _ = fetch(client, url)
+
+    with django_assert_num_queries(0):
+        again, _ = fetch(client, url)
+    assert again["X-Cache"] == "hit" and again.content == first.content
+    assert "public" in again["Cache-Control"] and "s-maxage" in again["Cache-Control"]
+    assert client.get(url, headers={"if-none-match": again["ETag"]}).status_code == 304
+
+    with django_capture_on_commit_callbacks(execute=True):
+        make_article(
+            headline="Eclipse tonight", section=world.section, tags=["Climate"]
+        )
+    _, document = fetch(client, url)
+    assert "Eclipse tonight" in etree.tostring(document, encoding="unicode")

@@ -171,14 +171,16 @@ def test_sections_sitemap_lists_every_section(client):
     ],
 )
 def test_sitemap_query_count_does_not_grow(
-    client, django_assert_num_queries, url, queries
+    client, django_assert_num_queries, django_capture_on_commit_callbacks, url, queries
 ):
-    """10 or 30 stories: the same number of queries for each sitemap."""
+    """10 or 30 stories: the same number of queries for each sitemap (each
+    change makes the cached sitemap stale, so each fetch builds it)."""
     section = make_section()
 
     def add_stories(count):
-        for _ in range(count):
-            make_article(section=section, authors=[make_author()])
+        with django_capture_on_commit_callbacks(execute=True):
+            for _ in range(count):
+                make_article(section=section, authors=[make_author()])
 
     add_stories(10)
     with django_assert_num_queries(queries):
@@ -241,3 +243,23 @@ def test_robots_txt_names_the_sitemaps(client):
     assert disallowed == ["Disallow: /admin/", "Disallow: /preview/"]
     assert f"Sitemap: {SITE_URL}/sitemap.xml" in lines
     assert f"Sitemap: {SITE_URL}/news-sitemap.xml" in lines
+
+
+def test_news_sitemap_is_served_from_the_page_cache_until_a_change(
+    client, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    """Crawlers poll the news sitemap: a repeat costs no query and keeps the
+    sitemap's headers; a newly published story shows at once."""
+    make_article(headline="First story")
+    url = reverse("news-sitemap")
+    first = client.get(url)
+
+    with django_assert_num_queries(0):
+        again = client.get(url)
+    assert again["X-Cache"] == "hit" and again.content == first.content
+    assert again["X-Robots-Tag"] == first["X-Robots-Tag"]
+    assert again["Content-Type"].startswith("application/xml")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        make_article(headline="Second story")
+    assert b"Second story" in client.get(url).content
