@@ -15,11 +15,14 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 
 
 def absolute_url(path):
-    """``/a/b/`` → ``https://site.example/a/b/``; absolute URLs pass unchanged."""
+    """``/a/b/`` → ``https://site.example/a/b/``; absolute URLs pass unchanged.
+
+    Anything starting with ``/`` is a path on SITE_URL's origin, even
+    ``//[x/``: a request's path can start so, and urljoin() would take it
+    for a host (and reject that one).
+    """
     path = str(path)
-    if path.startswith("/") and not path.startswith("//"):
-        # What urljoin() returns for a path, without its parsing: templates
-        # call this for every link in their metadata.
+    if path.startswith("/"):
         return _origin(settings.SITE_URL) + path
     return urljoin(settings.SITE_URL + "/", path)
 

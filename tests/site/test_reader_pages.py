@@ -452,6 +452,15 @@ def test_every_public_page_shares_its_own_absolute_address(client):
         ], path
 
 
+def test_a_path_that_reads_as_a_network_address_is_a_plain_404(client):
+    """The canonical link of a page is its path on SITE_URL, even for a
+    path like //[x/ (which urljoin would read as a host, and reject)."""
+    response = client.get("/%2F%5Bx/")
+
+    assert response.status_code == 404
+    assert '<link rel="canonical" href="http://127.0.0.1:8000//[x/">' in response.text
+
+
 def test_styled_404(client):
     """A missing page is a page of the site, with search."""
     response = client.get("/no/such/page/")
