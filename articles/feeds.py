@@ -13,12 +13,14 @@ from django.contrib.syndication.views import Feed
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.encoding import iri_to_uri
 from django.utils.feedgenerator import Atom1Feed, Enclosure
 from django.utils.html import escape
 from django.utils.text import get_text_list
 from taggit.models import Tag
 
+from articles.caching import cache_public_page
 from articles.models import Article, Author, Section
 from newsroom.site import absolute_url, site_host
 
@@ -31,6 +33,12 @@ class LatestFeed(Feed):
     # The guid is a tag: URI built from the story's id, not its address,
     # which changes when an editor fixes a slug (the old address redirects).
     item_guid_is_permalink = False
+
+    # Feed readers poll: every feed is served from the page cache, keyed by
+    # the content version like the reader's pages, with ETag and CDN headers.
+    @method_decorator(cache_public_page)
+    def __call__(self, request, *args, **kwargs):
+        return super().__call__(request, *args, **kwargs)
 
     def get_feed(self, obj, request):
         feed = super().get_feed(obj, request)

@@ -1,7 +1,6 @@
 from django.urls import path, register_converter
 
 from articles import feeds, views
-from articles.caching import cache_public_page
 
 
 class FixedDigitsConverter:
@@ -42,35 +41,15 @@ urlpatterns = [
     path("author/<slug:slug>/", views.author_detail, name="author"),
     path("tag/<slug:slug>/", views.tag_detail, name="tag"),
     path("search/", views.search, name="search"),
-    path("feeds/rss/", cache_public_page(feeds.LatestFeed()), name="feed-rss"),
-    path("feeds/atom/", cache_public_page(feeds.LatestAtomFeed()), name="feed-atom"),
+    path("feeds/rss/", feeds.LatestFeed(), name="feed-rss"),
+    path("feeds/atom/", feeds.LatestAtomFeed(), name="feed-atom"),
+    path("section/<slug:slug>/rss/", feeds.SectionFeed(), name="section-feed-rss"),
     path(
-        "section/<slug:slug>/rss/",
-        cache_public_page(feeds.SectionFeed()),
-        name="section-feed-rss",
+        "section/<slug:slug>/atom/", feeds.SectionAtomFeed(), name="section-feed-atom"
     ),
-    path(
-        "section/<slug:slug>/atom/",
-        cache_public_page(feeds.SectionAtomFeed()),
-        name="section-feed-atom",
-    ),
-    path(
-        "author/<slug:slug>/rss/",
-        cache_public_page(feeds.AuthorFeed()),
-        name="author-feed-rss",
-    ),
-    path(
-        "author/<slug:slug>/atom/",
-        cache_public_page(feeds.AuthorAtomFeed()),
-        name="author-feed-atom",
-    ),
-    path(
-        "tag/<slug:slug>/rss/", cache_public_page(feeds.TagFeed()), name="tag-feed-rss"
-    ),
-    path(
-        "tag/<slug:slug>/atom/",
-        cache_public_page(feeds.TagAtomFeed()),
-        name="tag-feed-atom",
-    ),
+    path("author/<slug:slug>/rss/", feeds.AuthorFeed(), name="author-feed-rss"),
+    path("author/<slug:slug>/atom/", feeds.AuthorAtomFeed(), name="author-feed-atom"),
+    path("tag/<slug:slug>/rss/", feeds.TagFeed(), name="tag-feed-rss"),
+    path("tag/<slug:slug>/atom/", feeds.TagAtomFeed(), name="tag-feed-atom"),
     path("preview/<str:token>/", views.article_preview, name="preview"),
 ]
