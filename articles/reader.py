@@ -244,8 +244,10 @@ def rails(article):
     using = _RAILS.using()
     related = [_rail_story(row, using) for row in rows if row[-1] == _RELATED_RAIL]
     seen = {story.pk for story in related}
-    newest = [_rail_story(row, using) for row in rows if row[-1] == _SECTION_RAIL]
-    more = [story for story in newest if story.pk not in seen][:MORE_COUNT]
+    # The section's newest come with room for the related ones to be left
+    # out: only those shown become stories.
+    newest = [row for row in rows if row[-1] == _SECTION_RAIL and row[0] not in seen]
+    more = [_rail_story(row, using) for row in newest[:MORE_COUNT]]
     return related, more
 
 
