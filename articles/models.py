@@ -15,6 +15,7 @@ from django.utils.functional import cached_property
 from taggit.managers import TaggableManager
 
 from articles.fields import RichTextField
+from newsroom.models import DirectLoadModel
 from newsroom.site import cached_reverse, current_urlconf
 
 SEARCH_CONFIG = "english"
@@ -73,7 +74,7 @@ def slug_url(viewname, slug):
     return cached_reverse(viewname, kwargs=(("slug", slug),))
 
 
-class Section(models.Model):
+class Section(DirectLoadModel):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
@@ -156,7 +157,7 @@ class Photo(models.Model):
         return jpegs[-1]
 
 
-class Author(models.Model):
+class Author(DirectLoadModel):
     name = models.CharField(max_length=150)
     slug = models.SlugField(max_length=150, unique=True)
     job_title = models.CharField(max_length=150, blank=True)
@@ -216,7 +217,7 @@ class ArticleQuerySet(models.QuerySet):
         )
 
 
-class Article(models.Model):
+class Article(DirectLoadModel):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
         IN_REVIEW = "in_review", "In review"
@@ -467,7 +468,7 @@ class Article(models.Model):
         )
 
 
-class Byline(models.Model):
+class Byline(DirectLoadModel):
     class Role(models.TextChoices):
         AUTHOR = "author", "Author"
         CONTRIBUTOR = "contributor", "Contributor"
@@ -492,7 +493,7 @@ class Byline(models.Model):
         return f"{self.author} ({self.get_role_display()})"
 
 
-class Correction(models.Model):
+class Correction(DirectLoadModel):
     class Kind(models.TextChoices):
         CORRECTION = "correction", "Correction"
         UPDATE = "update", "Update"
