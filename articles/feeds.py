@@ -194,7 +194,7 @@ class TagFeed(LatestFeed):
         return f"The latest stories about {tag.name} from {settings.SITE_NAME}."
 
     def select(self, stories, tag):
-        return stories.filter(tags=tag)
+        return stories.tagged(tag)
 
 
 class TagAtomFeed(AtomFeedMixin, TagFeed):

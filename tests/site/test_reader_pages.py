@@ -6,11 +6,13 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 from django.utils import timezone
+from taggit.models import Tag, TaggedItem
 
 from articles import services
-from articles.models import Correction
+from articles.models import Correction, Section
 from tests.factories import (
     make_article,
     make_author,
@@ -237,6 +239,30 @@ def test_archive_pages(client):
     second = client.get("/section/s/?page=2").content.decode()
     assert "Archive 00" in first and "Archive 19" in first and "Archive 20" not in first
     assert "Archive 24" in second and 'rel="next"' in first
+
+
+def test_a_tag_page_lists_the_stories_with_the_tag_newest_first(client):
+    """Only stories carry the tag: an item of the same tag and number filed
+    under another kind of object does not put a story on the page."""
+    now = timezone.now()
+    for i in range(22):
+        make_article(
+            headline=f"Archive {i:02d}",
+            tags=["budget"],
+            publish_at=now - timedelta(hours=i + 1),
+        )
+    untagged = make_article(headline="Archive 99", tags=["weather"])
+    TaggedItem.objects.create(
+        tag=Tag.objects.get(slug="budget"),
+        content_type=ContentType.objects.get_for_model(Section),
+        object_id=untagged.pk,
+    )
+
+    first = _listed(client, "/tag/budget/")
+    second = _listed(client, "/tag/budget/?page=2")
+
+    assert first == [f"Archive {i:02d}" for i in range(20)]
+    assert second == ["Archive 20", "Archive 21"]
 
 
 def _archive(section, count):
