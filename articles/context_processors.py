@@ -1,12 +1,17 @@
+import functools
+import hashlib
+
 from django.core.cache import cache
 from django.utils.html import format_html_join
 
 from articles.caching import content_version
 from articles.models import Section
+from newsroom.site import url_context
 
 
 def navigation(request):
-    """The sections' links for the site's navigation, cached per content version.
+    """The sections' links for the site's navigation, cached per content version
+    (and per script prefix and URLconf, which the links depend on).
 
     Cached as finished HTML (escaped here, by ``format_html_join``): every
     page shows the fifty-odd links, and a template loop over them costs more
@@ -16,7 +21,7 @@ def navigation(request):
 
     def section_links():
         return cache.get_or_set(
-            f"nav-sections:{content_version()}",
+            f"nav-sections:{content_version()}:{_key(url_context())}",
             lambda: format_html_join(
                 "",
                 '<li><a href="{}">{}</a></li>',
@@ -26,3 +31,8 @@ def navigation(request):
         )
 
     return {"nav_section_links": section_links}
+
+
+@functools.lru_cache(maxsize=16)
+def _key(context):
+    return hashlib.sha256(repr(context).encode()).hexdigest()[:16]

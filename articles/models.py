@@ -10,7 +10,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models.functions import Now
-from django.urls import get_script_prefix, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from taggit.managers import TaggableManager
@@ -18,7 +18,7 @@ from taggit.models import TaggedItem
 
 from articles.fields import RichTextField
 from newsroom.models import DirectLoadModel
-from newsroom.site import cached_reverse, current_urlconf
+from newsroom.site import cached_reverse, url_context
 
 SEARCH_CONFIG = "english"
 
@@ -37,7 +37,7 @@ def article_path(url_date, slug):
     rest of a link's rendering: the part of the address before the date is
     reversed once per script prefix and URLconf, the rest filled in here.
     """
-    prefix = _article_path_prefix(get_script_prefix(), current_urlconf())
+    prefix = _article_path_prefix(*url_context())
     if prefix is None or not _PLAIN_SLUG.fullmatch(slug):
         return _reverse_article_path(url_date, slug)
     year, month, day = url_date.year, url_date.month, url_date.day

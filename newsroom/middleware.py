@@ -5,7 +5,7 @@ from django.db import DatabaseError, connections
 from django.middleware import csp
 from django.shortcuts import render
 
-from newsroom import routers
+from newsroom import routers, site
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,28 @@ class ContentSecurityPolicyMiddleware(csp.ContentSecurityPolicyMiddleware):
         ):
             response._csp_config = settings.ADMIN_CSP
         return super().process_response(request, response)
+
+
+class URLContextMiddleware:
+    """Reads the script prefix and URLconf once per request, for its links.
+
+    Django sets both before it resolves the request's URL (the request's own
+    ``urlconf`` included) and leaves them alone until the response is done;
+    from the view on, ``newsroom.site.url_context()`` answers from what was
+    read here instead of reading them for each of a page's links.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            return self.get_response(request)
+        finally:
+            site.forget_url_context()
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        site.remember_url_context()
 
 
 class DatabaseUnavailableMiddleware:
