@@ -83,6 +83,19 @@ def test_links_follow_the_script_prefix_of_each_request(root_prefix):
     assert not any(link.startswith("/paper/") for link in links), links
 
 
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/newsletter/check-inbox/", "200"), ("/no-such-page/", "404")],
+)
+def test_other_pages_link_under_the_script_prefix(root_prefix, path, status):
+    served, page = _get(path, script_name="/paper")
+
+    assert served.startswith(status)
+    links = _links(page)
+    assert "/paper/" in links  # back to the front page
+    assert all(link.startswith("/paper/") for link in links), links
+
+
 def test_outside_a_request_the_current_prefix_applies(root_prefix):
     story = make_article(slug="bridge-reopens")
     _get(story.get_absolute_url(), script_name="/paper")
