@@ -19,6 +19,10 @@ from django.db.models.functions import JSONObject
 from articles.models import Article, Author, Byline, Photo, Section
 from newsroom.compiled import load
 
+_SECTION = Article._meta.get_field("section")
+_LEAD_PHOTO = Article._meta.get_field("lead_photo")
+_AUTHOR = Byline._meta.get_field("author")
+
 # Never shown on a page: the search vector; lists do not show the body.
 _NOT_SHOWN = {"search_vector"}
 _NOT_LISTED = {"search_vector", "body"}
@@ -71,13 +75,16 @@ def load_stories(rows, using, *, body, photo):
         values = _take(columns, section_names)
         if values[0] not in sections:
             sections[values[0]] = load(Section, section_names, values, using)
-        article.section = sections[values[0]]
+        # As select_related() does: the related object goes straight into
+        # the instance's cache (its key is already set), without the checks
+        # of assigning it through the descriptor.
+        _SECTION.set_cached_value(article, sections[values[0]])
         if photo:
             values = _take(columns, photo_names)
+            lead_photo = None
             if values[0] is not None:
-                article.lead_photo = load(Photo, photo_names, values, using)
-            else:
-                article.lead_photo = None
+                lead_photo = load(Photo, photo_names, values, using)
+            _LEAD_PHOTO.set_cached_value(article, lead_photo)
         article.ordered_bylines = []
         for data in decode(next(columns)):
             byline = from_json(Byline, data, using)
@@ -86,7 +93,7 @@ def load_stories(rows, using, *, body, photo):
                 author = authors[byline.author_id] = from_json(
                     Author, data["author"], using
                 )
-            byline.author = author
+            _AUTHOR.set_cached_value(byline, author)
             article.ordered_bylines.append(byline)
         loaded.append((article, list(columns)))
     return loaded
