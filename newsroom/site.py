@@ -76,13 +76,17 @@ def url_context():
     ``URLContextMiddleware`` (``remember_url_context()``); anywhere else
     they are read from Django.
     """
-    return _url_context.get() or (get_script_prefix(), current_urlconf())
+    return _url_context.get() or _djangos_url_context()
 
 
 def remember_url_context():
     """Fix ``url_context()`` to the current values, until ``forget_url_context()``."""
-    _url_context.set((get_script_prefix(), current_urlconf()))
+    _url_context.set(_djangos_url_context())
 
 
 def forget_url_context():
     _url_context.set(None)
+
+
+def _djangos_url_context():
+    return get_script_prefix(), current_urlconf()
