@@ -125,7 +125,9 @@ def cards(variant, **values):
 
     ``"featured"``: the newest featured stories, with their lead photos;
     ``"by-id"``: the stories with the primary keys ``ids``, without photos
-    (archives and section rails show none), in no particular order.
+    (archives and section rails show none), in no particular order;
+    ``"search"``: as ``"by-id"``, each row ending with the story's snippet
+    for the search ``terms`` (see ``search()``).
     """
     photo = variant == "featured"
     rows = _CARDS.rows(variant, **values)
@@ -139,9 +141,11 @@ def _cards_query(variant):
         return (
             Article.objects.published().filter(is_featured=True).values_list(*columns)
         )[:5]
-    return Article.objects.filter(InArray(F("pk"), Param("ids", _IDS))).values_list(
-        *columns
-    )
+    stories = Article.objects.filter(InArray(F("pk"), Param("ids", _IDS)))
+    if variant == "search":
+        # The page of search results, each with its snippet.
+        return stories.values_list(*columns, _snippet())
+    return stories.values_list(*columns)
 
 
 def story(url_date, slug):
@@ -456,51 +460,76 @@ class ArchivePage:
 
 
 def search(request, terms):
-    """Full-text search, ranked, with highlighted snippets; one page of it."""
-    query = SearchQuery(terms, search_type="websearch", config=SEARCH_CONFIG)
-    candidates = (
-        Article.objects.published()
-        .filter(search_vector=query)
-        .order_by("-publish_at")
-        .values("pk")[:SEARCH_CANDIDATES]
-    )
-    # Ranking reads the search vectors of the candidates only; the ranked ids
-    # (at most SEARCH_CANDIDATES) are paged here, without a COUNT query.
-    ranked = list(
-        Article.objects.filter(pk__in=Subquery(candidates))
-        .annotate(rank=SearchRank(F("search_vector"), query))
-        .order_by("-rank", "-publish_at")
-        .values_list("pk", flat=True)
-    )
+    """Full-text search, ranked, with highlighted snippets; one page of it.
+
+    Two queries, compiled once per process: the newest ``SEARCH_CANDIDATES``
+    matches with their ranks (ordered here, and paged without a COUNT), and
+    the page's stories with their snippets.
+    """
+    # Best rank first, then newest first.
+    rows = sorted(_SEARCH.rows(terms=terms), key=_rank_date_pk, reverse=True)
+    ranked = [pk for pk, _, _ in rows]
     try:
         page = Paginator(ranked, PER_PAGE).page(request.GET.get("page") or 1)
     except (InvalidPage, EmptyPage):
         raise Http404("No such page.") from None
     ids = list(page.object_list)
-    snippets = dict(
-        Article.objects.filter(pk__in=ids)
-        .annotate(
-            snippet=SearchHeadline(
-                _snippet_source(terms),
-                query,
-                config=SEARCH_CONFIG,
-                start_sel=_MARK_START,
-                stop_sel=_MARK_STOP,
-                max_words=35,
-                min_words=15,
-                max_fragments=2,
-            )
-        )
-        .values_list("pk", "snippet")
-    )
-    listed = {a.pk: a for a in cards("by-id", ids=ids)}
+    rows = _CARDS.rows("search", ids=ids, terms=terms)
+    listed = {}
+    for article, (snippet,) in loading.load_stories(
+        rows, _CARDS.using(), body=False, photo=False
+    ):
+        article.snippet = highlight(snippet or "")
+        listed[article.pk] = article
     page.object_list = [listed[pk] for pk in ids]
-    for article in page.object_list:
-        article.snippet = highlight(snippets.get(article.pk, ""))
     return page
 
 
-def _snippet_source(terms):
+def _search_query(variant):
+    # Its best plan depends on the words (walk the newest stories for a
+    # common word, the search index for a rare one), so it is planned for
+    # each search: compiled, but not prepared.
+    query = _search_terms()
+    return (
+        Article.objects.published()
+        .filter(search_vector=query)
+        .order_by("-publish_at")
+        .values_list(
+            "pk",
+            SearchRank(F("search_vector"), query),
+            "publish_at",
+        )[:SEARCH_CANDIDATES]
+    )
+
+
+def _rank_date_pk(row):
+    pk, rank, publish_at = row
+    return rank, publish_at, pk
+
+
+_SEARCH = CompiledQuery(Article, _search_query, prepare=False)
+
+
+def _search_terms():
+    return SearchQuery(
+        Param("terms", TextField()), search_type="websearch", config=SEARCH_CONFIG
+    )
+
+
+def _snippet():
+    return SearchHeadline(
+        _snippet_source(),
+        _search_terms(),
+        config=SEARCH_CONFIG,
+        start_sel=_MARK_START,
+        stop_sel=_MARK_STOP,
+        max_words=35,
+        min_words=15,
+        max_fragments=2,
+    )
+
+
+def _snippet_source():
     """The text a snippet is cut from: ``SNIPPET_SOURCE_CHARS`` of the body
     from a little before the first mention of a searched word (the opening,
     if none is mentioned), tags removed.
@@ -511,7 +540,7 @@ def _snippet_source(terms):
     searched word's stem ("council" for "councils"), which costs next to
     nothing. Tags cut in half at either end of the window are removed too.
     """
-    mention = FirstMention(F("body"), Value(terms))
+    mention = FirstMention(F("body"), Param("terms", TextField()))
     start = Greatest(Coalesce(mention - SNIPPET_LEAD_CHARS, 1), 1)
     window = Substr(F("body"), start, SNIPPET_SOURCE_CHARS)
     return _replace(_replace(window, "^[^<]*>", ""), "<[^>]*(>|$)", " ", "g")

@@ -71,11 +71,18 @@ class InArray(Func):
 
 class CompiledQuery:
     """A queryset of ``model`` built by ``build(variant)``, compiled once per
-    database alias and variant."""
+    database alias and variant.
 
-    def __init__(self, model, build):
+    It runs as a prepared statement (see ``_prepared_cursor()``), planned
+    once whatever its values, unless ``prepare=False``: for a query whose
+    best plan depends on its values (a search for a common word and one for
+    a rare word), which PostgreSQL then plans on each run.
+    """
+
+    def __init__(self, model, build, *, prepare=True):
         self.model = model
         self._build = build
+        self._prepare = prepare
         self._compiled = {}
 
     def rows(self, variant=None, **values):
@@ -89,7 +96,9 @@ class CompiledQuery:
             ]
         except KeyError as error:
             raise TypeError(f"No value given for {error.args[0]!r}.") from None
-        with _prepared_cursor(connections[alias]) as cursor:
+        connection = connections[alias]
+        cursor = _prepared_cursor(connection) if self._prepare else connection.cursor()
+        with cursor:
             cursor.execute(sql, bound)
             return cursor.fetchall()
 

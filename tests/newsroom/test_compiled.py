@@ -89,6 +89,21 @@ def test_runs_as_a_prepared_statement_unless_turned_off(prepared):
         connection.connection.prepare_threshold = saved
 
 
+def test_a_query_planned_for_its_values_is_not_prepared():
+    """``prepare=False``: a query whose best plan depends on its values
+    (search) is planned on each run, so it never becomes a prepared
+    statement, whose plan would be the same for every value."""
+    latest = CompiledQuery(Article, _latest_query, prepare=False)
+    section = make_section()
+    make_article(section=section, headline="Only")
+    before = _prepared_statements()
+
+    for _ in range(6):
+        assert latest.rows(1, section=section.pk, seen=[]) == [("Only",)]
+
+    assert _prepared_statements() == before
+
+
 def test_a_prepared_statement_is_planned_once_not_on_every_run():
     """PostgreSQL plans the first five runs of a prepared statement afresh
     for their values, and goes on doing so whenever it guesses a generic

@@ -403,6 +403,53 @@ def test_search_snippet_shows_a_match_deep_in_a_long_story(client):
     assert "…The harbour was calm.…" in card
 
 
+def search_page_headlines(client, terms, page):
+    text = client.get(
+        reverse("articles:search"), {"q": terms, "page": page}
+    ).content.decode()
+    return re.findall(r">(Ferry story \d+)<", text)
+
+
+def test_search_pages_list_every_match_once_best_first_in_fixed_queries(client):
+    """Headline matches first, then the newest; page 2 carries on from page
+    1; a page of twenty results costs what a page of three does."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    section = make_section()
+    for n in range(3):
+        make_article(
+            section=section,
+            headline=f"Ferry story {n}",
+            body="<p>The timetable changes.</p>",
+            publish_at=now - timedelta(days=30 + n),
+        )
+    client.get(reverse("articles:search"), {"q": "ferry"})  # content version
+    with CaptureQueriesContext(connection) as few:
+        assert len(search_page_headlines(client, "ferry", 1)) == 3
+    few = len(few.captured_queries)  # read before the next request clears them
+    for n in range(3, 25):
+        make_article(
+            section=section,
+            headline=f"Ferry story {n}",
+            body="<p>The ferry timetable changes.</p>",
+            publish_at=now - timedelta(hours=n),
+        )
+    with CaptureQueriesContext(connection) as many:
+        first = search_page_headlines(client, "ferry", 1)
+    many = len(many.captured_queries)
+    second = search_page_headlines(client, "ferry", 2)
+
+    assert many == few <= 2
+    assert len(first) == 20 and len(second) == 5
+    assert sorted(first + second) == sorted(f"Ferry story {n}" for n in range(25))
+    # "ferry" in the headline and the body outranks the headline alone, and
+    # among equals the newest comes first.
+    assert first[:5] == [f"Ferry story {n}" for n in range(3, 8)]
+    assert second[-3:] == ["Ferry story 0", "Ferry story 1", "Ferry story 2"]
+
+
 def test_search_snippet_finds_an_inflected_word(client):
     """Search matches word forms (a search for councils finds council); so
     does the snippet."""
