@@ -1,9 +1,32 @@
 """Template tags for the desk (the admin)."""
 
+import datetime
+
 from django import template
-from django.contrib.admin.templatetags.admin_list import date_hierarchy
+from django.contrib.admin.templatetags.admin_list import (
+    ResultList,
+    _coerce_field_name,
+    date_hierarchy,
+    result_headers,
+    result_hidden_fields,
+    results,
+)
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.contrib.admin.templatetags.base import InclusionAdminNode
+from django.contrib.admin.utils import (
+    FieldIsAForeignKeyColumnName,
+    _get_non_gfk_field,
+    display_for_field,
+    display_for_value,
+)
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
+from django.db import models
 from django.db.models import Max, Min
+from django.db.models.constants import LOOKUP_SEP
+from django.urls import NoReverseMatch
 from django.utils import timezone
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString
 
 register = template.Library()
 
@@ -43,3 +66,161 @@ def desk_date_hierarchy(cl):
         ],
         "field_name": field.verbose_name,
     }
+
+
+@register.tag(name="desk_result_list")
+def desk_result_list_tag(parser, token):
+    """``{% desk_result_list cl %}``: Django's ``{% result_list cl %}``, with
+    the rows from ``desk_results()``."""
+    return InclusionAdminNode(
+        "desk_result_list",
+        parser,
+        token,
+        func=desk_result_list,
+        template_name="change_list_results.html",
+        takes_context=False,
+    )
+
+
+def desk_result_list(cl):
+    headers = list(result_headers(cl))
+    return {
+        "cl": cl,
+        "result_hidden_fields": list(result_hidden_fields(cl)),
+        "result_headers": headers,
+        "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
+        "results": list(desk_results(cl)),
+    }
+
+
+def desk_results(cl):
+    """The rows of Django's ``results(cl)``, cell for cell, built faster.
+
+    Django's ``items_for_result()`` works out, for every cell of every row,
+    what the column is (a field, a method of the admin), its classes, its
+    empty value and whether it links, and renders a yes/no icon with a
+    static-files lookup each time: on a page of 50 stories, a third of the
+    desk's time. Here that is worked out once per column (``_column()``),
+    and each cell only reads its value and displays it with Django's own
+    ``display_for_field()`` or ``display_for_value()``.
+    ``tests/articles/test_admin_queries.py`` compares the rows with Django's.
+
+    Columns that are model fields or methods of the admin are done so (the
+    desk's are); with any other column (a lookup through a relation, a
+    model property, a function), editable rows or in a pop-up, the rows are
+    Django's.
+    """
+    if cl.formset or cl.is_popup:
+        yield from results(cl)
+        return
+    columns = []
+    first = True
+    for index, name in enumerate(cl.list_display):
+        read = _reader(cl, name)
+        if read is None:
+            yield from results(cl)
+            return
+        link = _link_in_column(first, name, cl)
+        columns.append(_column(cl, index, name, read, link=link, first=first))
+        first = first and not link
+    for result in cl.result_list:
+        yield ResultList(None, [cell(result) for cell in columns])
+
+
+def _link_in_column(first, name, cl):
+    # As items_for_result() decides.
+    if cl.list_display_links is None:
+        return False
+    if first and not cl.list_display_links:
+        return True
+    return name in cl.list_display_links
+
+
+def _reader(cl, name):
+    """``lookup_field(name, row, model_admin)`` for a column whose kind does
+    not depend on the row, as ``(field or None, reader)``: a model field, or
+    a method of the admin. None for any other column."""
+    if not isinstance(name, str) or LOOKUP_SEP in name:
+        return None
+    try:
+        field = _get_non_gfk_field(cl.model._meta, name)
+    except (FieldDoesNotExist, FieldIsAForeignKeyColumnName):
+        method = getattr(cl.model_admin, name, None)
+        if name == "__str__" or not callable(method):
+            return None
+        return None, lambda result: (method, method(result))
+    return field, lambda result: (None, getattr(result, name))
+
+
+def _column(cl, index, name, read, *, link, first):
+    """A function rendering this column's cell for a row, as
+    ``items_for_result()`` does."""
+    field, read = read
+    empty = cl.model_admin.get_empty_value_display()
+    classes = [f"field-{_coerce_field_name(name, index)}"]
+    # A model field: its kind says whether the cell wraps. Anything else
+    # (a method of the admin, an automatic field): the value's type does.
+    is_field = field is not None and not field.auto_created
+    nowrap = (models.DateField, models.TimeField, models.ForeignKey)
+    if is_field and isinstance(field, nowrap):
+        classes.append("nowrap")
+    if not is_field and name == "action_checkbox":
+        classes = ["action-checkbox"]
+
+    if not is_field:
+
+        def display(value, attr):
+            boolean = getattr(attr, "boolean", False)
+            return display_for_value(
+                value, getattr(attr, "empty_value_display", empty), boolean
+            )
+
+    elif isinstance(field.remote_field, models.ManyToOneRel):
+
+        def display(value, attr):
+            return empty if value is None else value
+
+    elif isinstance(field, models.BooleanField):
+        icons = {}  # the icon depends on the value alone
+
+        def display(value, attr):
+            if not (isinstance(value, bool) or value is None):
+                return display_for_field(value, field, empty)
+            if value not in icons:
+                icons[value] = display_for_field(value, field, empty)
+            return icons[value]
+
+    else:
+
+        def display(value, attr):
+            return display_for_field(value, field, empty, avoid_link=link)
+
+    row_class = " ".join(classes)
+    tag = "th" if first else "td"
+    preserved = {"preserved_filters": cl.preserved_filters, "opts": cl.opts}
+
+    def cell(result):
+        try:
+            attr, value = read(result)
+        except ObjectDoesNotExist:
+            shown, value = empty, None
+        else:
+            if isinstance(value, str) and value.strip() == "":
+                value = ""
+            shown = display(value, attr)
+        css = row_class
+        if not is_field and isinstance(value, (datetime.date, datetime.time)):
+            css += " nowrap"
+        shown = conditional_escape(shown)
+        if not link:
+            return SafeString(f'<td class="{css}">{shown}</td>')
+        try:
+            url = cl.url_for_result(result)
+        except NoReverseMatch:
+            pass
+        else:
+            url = conditional_escape(add_preserved_filters(preserved, url))
+            shown = f'<a href="{url}">{shown}</a>'
+        return SafeString(f'<{tag} class="{css}">{shown}</{tag}>')
+
+    return cell
