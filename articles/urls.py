@@ -25,8 +25,22 @@ class TwoDigitConverter(FixedDigitsConverter):
     digits = 2
 
 
+class TagSlugConverter:
+    """A tag's slug: taggit keeps letters with accents in it ("são-paulo"),
+    which Django's ``slug`` converter (ASCII) refuses."""
+
+    regex = r"[-\w]+"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return value
+
+
 register_converter(YearConverter, "yyyy")
 register_converter(TwoDigitConverter, "dd")
+register_converter(TagSlugConverter, "tagslug")
 
 app_name = "articles"
 
@@ -39,7 +53,7 @@ urlpatterns = [
     ),
     path("section/<slug:slug>/", views.section_detail, name="section"),
     path("author/<slug:slug>/", views.author_detail, name="author"),
-    path("tag/<slug:slug>/", views.tag_detail, name="tag"),
+    path("tag/<tagslug:slug>/", views.tag_detail, name="tag"),
     path("search/", views.search, name="search"),
     path("feeds/rss/", feeds.LatestFeed(), name="feed-rss"),
     path("feeds/atom/", feeds.LatestAtomFeed(), name="feed-atom"),
@@ -49,7 +63,7 @@ urlpatterns = [
     ),
     path("author/<slug:slug>/rss/", feeds.AuthorFeed(), name="author-feed-rss"),
     path("author/<slug:slug>/atom/", feeds.AuthorAtomFeed(), name="author-feed-atom"),
-    path("tag/<slug:slug>/rss/", feeds.TagFeed(), name="tag-feed-rss"),
-    path("tag/<slug:slug>/atom/", feeds.TagAtomFeed(), name="tag-feed-atom"),
+    path("tag/<tagslug:slug>/rss/", feeds.TagFeed(), name="tag-feed-rss"),
+    path("tag/<tagslug:slug>/atom/", feeds.TagAtomFeed(), name="tag-feed-atom"),
     path("preview/<str:token>/", views.article_preview, name="preview"),
 ]

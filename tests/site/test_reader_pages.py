@@ -265,6 +265,26 @@ def test_a_tag_page_lists_the_stories_with_the_tag_newest_first(client):
     assert second == ["Archive 20", "Archive 21"]
 
 
+def test_tags_with_accents_have_pages_and_feeds(client):
+    """taggit keeps letters with accents in a tag's slug ("São Paulo" is
+    são-paulo): the story links its tag pages, which list it and link their
+    feeds, which list it too."""
+    story = make_article(headline="Carnival returns", tags=["São Paulo", "Café"])
+
+    response = client.get(story.get_absolute_url())
+
+    assert response.status_code == 200
+    links = re.findall(r'href="(/tag/[^"]*)"', response.content.decode())
+    assert links == ["/tag/caf%C3%A9/", "/tag/s%C3%A3o-paulo/"]
+    for link in links:
+        tag_page = client.get(link)
+        assert tag_page.status_code == 200
+        page = tag_page.content.decode()
+        assert re.findall(r">(Carnival returns)</a>", page) == ["Carnival returns"]
+        feed = re.search(r'href="(/tag/[^"]*/rss/)"', page).group(1)
+        assert b"Carnival returns" in client.get(feed).content
+
+
 def _archive(section, count):
     """``count`` stories in ``section``, two at a time sharing a publish time."""
     now = timezone.now()
