@@ -18,7 +18,7 @@ from taggit.models import TaggedItem
 
 from articles.fields import RichTextField
 from newsroom.models import DirectLoadModel
-from newsroom.site import cached_reverse, url_context
+from newsroom.site import slug_reverse, url_context
 
 SEARCH_CONFIG = "english"
 
@@ -71,9 +71,9 @@ def _reverse_article_path(url_date, slug, urlconf=None):
 
 
 def slug_url(viewname, slug):
-    """``reverse(viewname, kwargs={"slug": slug})``, remembered per process
-    (a list of stories links every section and author it shows)."""
-    return cached_reverse(viewname, kwargs=(("slug", slug),))
+    """``reverse(viewname, args=[slug])``, without ``reverse()`` (a list of
+    stories links every section and author it shows)."""
+    return slug_reverse(viewname, slug)
 
 
 class Section(DirectLoadModel):
