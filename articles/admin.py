@@ -98,6 +98,23 @@ class ArticleAdminForm(forms.ModelForm):
             self._check_slug_free_for_date(slug, cleaned.get("publish_at"))
         return cleaned
 
+    def clean_new_tags(self):
+        """Each new tag becomes a page at /tag/<its slug>/: it needs a letter
+        or a digit to have a slug, and must fit taggit's name column."""
+        value = self.cleaned_data["new_tags"]
+        limit = Tag._meta.get_field("name").max_length
+        for name in parse_tags(value):
+            if len(name) > limit:
+                raise forms.ValidationError(
+                    f"A tag can be at most {limit} characters long "
+                    f"(this one has {len(name)})."
+                )
+            if not Tag().slugify(name):
+                raise forms.ValidationError(
+                    f"“{name}” cannot be a tag: it needs a letter or a digit."
+                )
+        return value
+
     def _check_slug_free_for_date(self, slug, publish_at):
         first = self.instance.first_published_at
         now = timezone.now()

@@ -194,3 +194,28 @@ def test_desk_author_filter_ignores_junk(editor_client, junk):
     response = editor_client.get(LIST_URL, {"author": junk})
     assert response.status_code == 200
     assert "Still listed" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("new_tags", "message"),
+    [
+        ("Budget, !!!", "“!!!” cannot be a tag: it needs a letter or a digit."),
+        ("x" * 101, "A tag can be at most 100 characters long (this one has 101)."),
+    ],
+)
+def test_a_tag_that_cannot_have_a_page_is_refused_with_a_clear_error(
+    reporter_client, new_tags, message
+):
+    """A tag becomes a page at /tag/<its slug>/: one made of punctuation has
+    no slug, and taggit's names have a length limit. The form says so and
+    nothing is saved (before, the first broke the story page and the second
+    the save)."""
+    data = article_form_data(
+        section=make_section(), authors=[make_author()], new_tags=new_tags
+    )
+
+    response = reporter_client.post(ADD_URL, data)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Article.objects.exists()

@@ -574,3 +574,17 @@ def test_searches_are_rate_limited_per_address(client, settings):
     assert response["Retry-After"]
     other = client.__class__(REMOTE_ADDR="10.1.2.3")
     assert other.get(reverse("articles:search"), {"q": "budget"}).status_code == 200
+
+
+def test_a_tag_without_a_slug_is_shown_without_a_link(client):
+    """A tag whose name has no letter or digit has no slug, so no page (the
+    desk refuses such tags; one may have come in another way): the story
+    still shows, listing it unlinked."""
+    story = make_article(headline="Odd tags", tags=["!!!", "Budget"])
+
+    response = client.get(story.get_absolute_url())
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert re.findall(r'href="(/tag/[^"]*)"', page) == ["/tag/budget/"]
+    assert "<li>!!!</li>" in page
