@@ -4,11 +4,10 @@ import json
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.templatetags.static import static
 from django.utils.safestring import mark_safe
 
 from articles.pictures import media_url
-from newsroom.site import absolute_url
+from newsroom.site import absolute_url, static_url
 
 # The same escapes Django's json_script uses: nothing an editor types can
 # close the <script> element or open a comment.
@@ -50,7 +49,10 @@ def article_json_ld(article):
         "@type": "Organization",
         "name": settings.SITE_NAME,
         "url": settings.SITE_URL + "/",
-        "logo": {"@type": "ImageObject", "url": absolute_url(static("img/logo.png"))},
+        "logo": {
+            "@type": "ImageObject",
+            "url": absolute_url(static_url("img/logo.png")),
+        },
     }
     data = {
         "@context": "https://schema.org",

@@ -21,7 +21,6 @@ import functools
 import unicodedata
 
 from django.template import defaultfilters
-from django.templatetags.static import static
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.timezone import template_localtime
@@ -30,7 +29,7 @@ from jinja2 import ChainableUndefined, Environment
 
 from articles.pictures import picture_context
 from articles.seo import article_json_ld, social_image
-from newsroom.site import absolute_url, cached_reverse, slug_reverse
+from newsroom.site import absolute_url, cached_reverse, slug_reverse, static_url
 
 
 def environment(**options):
@@ -43,7 +42,7 @@ def environment(**options):
         {
             "url": url,
             "slug_url": slug_reverse,
-            "static": static,
+            "static": static_url,
             "now": timezone.localtime,
             "time": time_element,
             "picture_context": picture_context,

@@ -13,6 +13,8 @@ import re
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.templatetags.static import static
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 
 
@@ -91,6 +93,30 @@ def _slug_template(viewname, script_prefix, urlconf):
         head, _, tail = path.rpartition(sample)
         found.add((head, tail) if path == f"{head}{sample}{tail}" and head else None)
     return found.pop() if len(found) == 1 else None
+
+
+def static_url(path):
+    """``static(path)``, remembered per process.
+
+    Every page asks for its style sheet, icon and logo, and the storage
+    answers the same until the settings change: Django's manifest storage
+    reads its manifest once, when first used, and ``settings.STATIC_URL``
+    keeps the script prefix it was first read under.
+    """
+    return _static_url(path)
+
+
+@functools.lru_cache(maxsize=256)
+def _static_url(path):
+    return static(path)
+
+
+def _forget_static_urls(*, setting, **kwargs):
+    if setting.startswith("STATIC") or setting == "STORAGES":
+        _static_url.cache_clear()
+
+
+setting_changed.connect(_forget_static_urls)
 
 
 def current_urlconf():

@@ -9,10 +9,11 @@ import pytest
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.templatetags.static import static
 from django.urls import reverse, set_script_prefix
 
 from articles.models import Article
-from newsroom.site import slug_reverse, url_context
+from newsroom.site import slug_reverse, static_url, url_context
 from tests.factories import make_article, make_section
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +120,15 @@ def test_slug_addresses_are_what_reverse_gives(root_prefix, script_prefix):
             expected = reverse(viewname, args=[slug])
             assert slug_reverse(viewname, slug) == expected
             assert expected.startswith(script_prefix)
+
+
+def test_static_addresses_follow_the_settings(settings):
+    """static_url() remembers static() per process: what it remembers goes
+    when the settings change."""
+    path = "css/site.css"
+    assert static_url(path) == static(path)
+    assert static_url(path).startswith("/static/")
+
+    settings.STATIC_URL = "https://cdn.example/assets/"
+    assert static_url(path) == static(path)
+    assert static_url(path).startswith("https://cdn.example/assets/")
