@@ -7,18 +7,21 @@ in on (a proxy's or a health checker's).
 """
 
 import datetime
+import io
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.syndication.views import Feed
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.encoding import iri_to_uri
-from django.utils.feedgenerator import Atom1Feed, Enclosure
+from django.utils.feedgenerator import Atom1Feed, Enclosure, Rss201rev2Feed
 from django.utils.html import escape
 from django.utils.text import get_text_list
-from taggit.models import Tag
+from taggit.models import Tag, TaggedItem
 
 from articles.caching import cache_public_page
 from articles.models import Article, Author, Section
@@ -27,8 +30,29 @@ from newsroom.site import absolute_url, site_host
 ITEMS_PER_FEED = 30
 
 
+class BufferedWrite:
+    """A feed generator that writes its XML into a string, then the string
+    into the response: Django's writes each tag and text into the response
+    (some 1,500 writes for 30 stories, a tenth of the feed's time)."""
+
+    def write(self, outfile, encoding):
+        buffer = io.StringIO()
+        super().write(buffer, encoding)
+        outfile.write(buffer.getvalue())
+
+
+class RssFeed(BufferedWrite, Rss201rev2Feed):
+    pass
+
+
+class AtomFeed(BufferedWrite, Atom1Feed):
+    pass
+
+
 class LatestFeed(Feed):
     """The latest stories from the whole site, as RSS 2.0."""
+
+    feed_type = RssFeed
 
     # The guid is a tag: URI built from the story's id, not its address,
     # which changes when an editor fixes a slug (the old address redirects).
@@ -61,7 +85,18 @@ class LatestFeed(Feed):
         return settings.SITE_NAME
 
     def items(self, obj):
-        stories = Article.objects.published().for_listing().prefetch_related("tags")
+        # The tags' names as an array in each row: a prefetch of taggit's
+        # tags builds a queryset of four joins for every story (a third of
+        # the feed's time).
+        names = TaggedItem.objects.filter(
+            content_type=ContentType.objects.get_for_model(Article),
+            object_id=OuterRef("pk"),
+        ).values("tag__name")
+        stories = (
+            Article.objects.published()
+            .for_listing()
+            .annotate(tag_names=ArraySubquery(names))
+        )
         return self.select(stories, obj)[:ITEMS_PER_FEED]
 
     def select(self, stories, obj):
@@ -96,7 +131,7 @@ class LatestFeed(Feed):
         return get_text_list(names, "and") if names else None
 
     def item_categories(self, item):
-        return [item.section.name, *sorted(tag.name for tag in item.tags.all())]
+        return [item.section.name, *sorted(item.tag_names)]
 
     def item_enclosures(self, item):
         photo = item.lead_photo
@@ -115,7 +150,7 @@ class LatestFeed(Feed):
 
 
 class AtomFeedMixin:
-    feed_type = Atom1Feed
+    feed_type = AtomFeed
 
     def subtitle(self, obj):
         return self.description(obj)
