@@ -467,8 +467,8 @@ def search(request, terms):
     the page's stories with their snippets.
     """
     # Best rank first, then newest first.
-    rows = sorted(_SEARCH.rows(terms=terms), key=_rank_date_pk, reverse=True)
-    ranked = [pk for pk, _, _ in rows]
+    matches = sorted(_SEARCH.rows(terms=terms), key=_rank_date_pk, reverse=True)
+    ranked = [pk for pk, _, _ in matches]
     try:
         page = Paginator(ranked, PER_PAGE).page(request.GET.get("page") or 1)
     except (InvalidPage, EmptyPage):
