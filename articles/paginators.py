@@ -1,5 +1,6 @@
 import json
 
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -28,7 +29,11 @@ class EstimatedCountPaginator(Paginator):
 
 def planner_row_estimate(queryset):
     compiler = queryset.query.get_compiler(queryset.db)
-    sql, params = compiler.as_sql()
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:
+        # A condition nothing can meet (an id beyond its column's range).
+        return 0
     with connections[queryset.db].cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]

@@ -1,0 +1,70 @@
+"""Odd input to the desk: the admin may refuse it or find nothing, never 5xx."""
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import make_article, make_staff
+
+pytestmark = pytest.mark.django_db
+
+AUTOCOMPLETE_FIELDS = [
+    ("articles", "article", "related"),
+    ("articles", "article", "section"),
+    ("articles", "article", "lead_photo"),
+    ("articles", "article", "tags"),
+    ("articles", "byline", "author"),
+]
+
+
+@pytest.fixture
+def editor(client):
+    client.force_login(make_staff("editor", "Editor"))
+    return client
+
+
+@pytest.mark.parametrize(("app", "model", "field"), AUTOCOMPLETE_FIELDS)
+@pytest.mark.parametrize("term", ["\x00", "bud\x00get"])
+def test_autocomplete_with_a_nul_character_answers(editor, app, model, field, term):
+    """PostgreSQL refuses NUL in text: the term is searched without it."""
+    make_article(headline="Budget vote", tags=["budget"])
+    response = editor.get(
+        reverse("admin:autocomplete"),
+        {"app_label": app, "model_name": model, "field_name": field, "term": term},
+    )
+
+    assert response.status_code == 200
+    assert "results" in response.json()
+
+
+def test_autocomplete_finds_what_the_term_without_nul_finds(editor):
+    make_article(headline="Budget vote")
+    response = editor.get(
+        reverse("admin:autocomplete"),
+        {
+            "app_label": "articles",
+            "model_name": "article",
+            "field_name": "related",
+            "term": "bud\x00get",
+        },
+    )
+
+    assert [r["text"] for r in response.json()["results"]] == ["Budget vote"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"section__id__exact": "99999999999999999999"},
+        {"section__id__exact": "-99999999999999999999", "q": "budget"},
+    ],
+)
+def test_desk_filters_with_ids_out_of_range_list_nothing(editor, query):
+    """An id no integer column can hold matches no story (it broke the
+    desk's page count: a 500)."""
+    make_article(headline="Budget vote")
+    make_article(headline="Ferry news")  # a second section: the filter shows
+
+    response = editor.get(reverse("admin:articles_article_changelist"), query)
+
+    assert response.status_code == 200
+    assert "Budget vote" not in response.content.decode()
