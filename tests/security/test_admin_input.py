@@ -24,19 +24,32 @@ def editor(client):
 
 @pytest.mark.parametrize(("app", "model", "field"), AUTOCOMPLETE_FIELDS)
 @pytest.mark.parametrize("term", ["\x00", "bud\x00get"])
-def test_autocomplete_with_a_nul_character_answers(editor, app, model, field, term):
-    """PostgreSQL refuses NUL in text: the term is searched without it."""
+def test_autocomplete_with_a_nul_character_is_refused(editor, app, model, field, term):
+    """PostgreSQL refuses NUL in text: the lookup was a 500."""
     make_article(headline="Budget vote", tags=["budget"])
     response = editor.get(
         reverse("admin:autocomplete"),
         {"app_label": app, "model_name": model, "field_name": field, "term": term},
     )
 
-    assert response.status_code == 200
-    assert "results" in response.json()
+    assert response.status_code == 400
+    assert b"NUL" in response.content
 
 
-def test_autocomplete_finds_what_the_term_without_nul_finds(editor):
+@pytest.mark.parametrize(
+    "url",
+    [
+        reverse("admin:newsletter_subscriber_changelist") + "?status__exact=%00",
+        reverse("admin:newsletter_digest_changelist") + "?status__exact=a%00",
+        reverse("admin:articles_article_changelist") + "?q=%00",
+        reverse("admin:articles_article_changelist") + "?%00=1",
+    ],
+)
+def test_admin_pages_refuse_a_nul_character_in_the_query_string(editor, url):
+    assert editor.get(url).status_code == 400
+
+
+def test_admin_pages_answer_without_one(editor):
     make_article(headline="Budget vote")
     response = editor.get(
         reverse("admin:autocomplete"),
@@ -44,11 +57,13 @@ def test_autocomplete_finds_what_the_term_without_nul_finds(editor):
             "app_label": "articles",
             "model_name": "article",
             "field_name": "related",
-            "term": "bud\x00get",
+            "term": "budget",
         },
     )
 
     assert [r["text"] for r in response.json()["results"]] == ["Budget vote"]
+    url = reverse("admin:newsletter_subscriber_changelist") + "?status__exact=pending"
+    assert editor.get(url).status_code == 200
 
 
 @pytest.mark.parametrize(
