@@ -1,4 +1,5 @@
-"""The desk's admin site: Django's, refusing NUL characters in query strings.
+"""The desk's admin site: Django's, refusing input that would reach the
+database as a 500.
 
 ``NewsroomAdminConfig`` (``newsroom.apps``) makes it ``admin.site``, as
 Django documents for overriding the default admin site.
@@ -7,34 +8,50 @@ Django documents for overriding the default admin site.
 import functools
 
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
 from django.http import HttpResponseBadRequest
 
 
 class NewsroomAdminSite(admin.AdminSite):
     def admin_view(self, view, cacheable=False):
-        """Every admin view, answering 400 to a query string holding a NUL
-        character.
+        """Every admin view, answering 400 to input Django passes straight
+        to a query:
 
-        PostgreSQL refuses NUL in text, and several admin views pass query
-        string values straight to a query (the autocomplete's term, a
-        changelist filter on a text column): each was a 500. The changelist's
-        search box already refuses NUL through its form field.
+        * a NUL character in the query string, which PostgreSQL refuses in
+          text (the autocomplete's term, a changelist filter on a text
+          column); the changelist's search box refuses it through its form;
+        * an action's selected rows that are not keys of the model
+          (``_selected_action=abc``), which Django filters on as they are.
         """
         wrapped = super().admin_view(view, cacheable)
+        model_admin = getattr(view, "__self__", None)
+        pk = (
+            model_admin.model._meta.pk
+            if isinstance(model_admin, admin.ModelAdmin)
+            else None
+        )
 
         @functools.wraps(wrapped)
-        def refuse_nul(request, *args, **kwargs):
-            if any("\x00" in key or "\x00" in value for key, value in _items(request)):
-                return HttpResponseBadRequest(
-                    "A query string cannot hold a NUL character.",
-                    content_type="text/plain",
-                )
+        def checked(request, *args, **kwargs):
+            if any("\x00" in key or "\x00" in value for key, value in _get(request)):
+                return _bad_request("A query string cannot hold a NUL character.")
+            if pk is not None and request.method == "POST":
+                try:
+                    for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
+                        pk.to_python(value)
+                except ValidationError:
+                    return _bad_request("The selection is not a list of rows.")
             return wrapped(request, *args, **kwargs)
 
-        return refuse_nul
+        return checked
 
 
-def _items(request):
+def _get(request):
     for key, values in request.GET.lists():
         for value in values:
             yield key, value
+
+
+def _bad_request(message):
+    return HttpResponseBadRequest(message, content_type="text/plain")

@@ -83,3 +83,31 @@ def test_desk_filters_with_ids_out_of_range_list_nothing(editor, query):
 
     assert response.status_code == 200
     assert "Budget vote" not in response.content.decode()
+
+
+@pytest.mark.parametrize("selected", ["abc", "\x00", "1.5"])
+@pytest.mark.parametrize(
+    "changelist",
+    ["admin:articles_article_changelist", "admin:newsletter_subscriber_changelist"],
+)
+def test_an_action_on_rows_that_are_not_rows_is_refused(editor, changelist, selected):
+    """Django filters the action's queryset on the posted keys as they are:
+    anything but a key was a 500."""
+    response = editor.post(
+        reverse(changelist),
+        {"action": "delete_selected", "_selected_action": [selected]},
+    )
+
+    assert response.status_code == 400
+
+
+def test_an_action_on_real_rows_still_runs(editor):
+    story = make_article(headline="Budget vote")
+    response = editor.post(
+        reverse("admin:articles_article_changelist"),
+        {"action": "feature_selected", "_selected_action": [str(story.pk)]},
+    )
+
+    assert response.status_code == 302
+    story.refresh_from_db()
+    assert story.is_featured
