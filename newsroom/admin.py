@@ -22,15 +22,17 @@ class NewsroomAdminSite(admin.AdminSite):
           text (the autocomplete's term, a changelist filter on a text
           column); the changelist's search box refuses it through its form;
         * an action's selected rows that are not keys of the model
-          (``_selected_action=abc``), which Django filters on as they are.
+          (``_selected_action=abc``), which Django filters on as they are;
+        * values an add form's fields refuse, given in the query string to
+          fill the form in (``?section=abc``, ``?publish_at=zzz``), which
+          Django hands to the form's widgets as they are.
         """
         wrapped = super().admin_view(view, cacheable)
         model_admin = getattr(view, "__self__", None)
-        pk = (
-            model_admin.model._meta.pk
-            if isinstance(model_admin, admin.ModelAdmin)
-            else None
-        )
+        if not isinstance(model_admin, admin.ModelAdmin):
+            model_admin = None
+        pk = model_admin.model._meta.pk if model_admin else None
+        adding = model_admin is not None and view.__name__ == "add_view"
 
         @functools.wraps(wrapped)
         def checked(request, *args, **kwargs):
@@ -42,9 +44,28 @@ class NewsroomAdminSite(admin.AdminSite):
                         pk.to_python(value)
                 except ValidationError:
                     return _bad_request("The selection is not a list of rows.")
+            if adding and request.method == "GET" and request.GET:
+                refused = _refused_initial_data(model_admin, request)
+                if refused:
+                    return _bad_request(f"Not a value for the form's {refused!r}.")
             return wrapped(request, *args, **kwargs)
 
         return checked
+
+
+def _refused_initial_data(model_admin, request):
+    """The first field of the add form whose value from the query string its
+    form field does not accept, if any."""
+    fields = model_admin.get_form(request).base_fields
+    for name, value in model_admin.get_changeform_initial_data(request).items():
+        field = fields.get(name)
+        if field is None or value in field.empty_values:
+            continue
+        try:
+            field.clean(value)
+        except ValidationError:
+            return name
+    return None
 
 
 def _get(request):

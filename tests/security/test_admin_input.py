@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from tests.factories import make_article, make_staff
+from tests.factories import make_article, make_section, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +111,34 @@ def test_an_action_on_real_rows_still_runs(editor):
     assert response.status_code == 302
     story.refresh_from_db()
     assert story.is_featured
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?section=abc",
+        "?lead_photo=abc",
+        "?related=1,abc",
+        "?existing_tags=abc",
+        "?publish_at=zzz",
+    ],
+)
+def test_an_add_form_refuses_prefill_values_its_fields_refuse(editor, query):
+    """The admin fills an add form in from the query string, handing the
+    values to the widgets as they are: these were 500s."""
+    url = reverse("admin:articles_article_add") + query
+
+    assert editor.get(url).status_code == 400
+
+
+def test_an_add_form_is_still_filled_in_from_the_query_string(editor):
+    section = make_section(name="Harbour")
+    url = reverse("admin:articles_article_add")
+
+    response = editor.get(url, {"headline": "Ferry strike", "section": section.pk})
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'value="Ferry strike"' in page
+    assert f'<option value="{section.pk}" selected>Harbour</option>' in page
+    assert editor.get(url, {"section": ""}).status_code == 200
