@@ -12,9 +12,15 @@ from itertools import chain
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -473,7 +479,14 @@ class SubscriberAdmin(admin.ModelAdmin):
         """The listed subscribers (filters and search applied), as streamed CSV."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        changelist = self.get_changelist_instance(request)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            # The list itself redirects such an address to its error page.
+            return HttpResponseBadRequest(
+                "The address filters the list by something it has no filter for.",
+                content_type="text/plain",
+            )
         queryset = changelist.get_queryset(request).order_by("pk")
         writer = csv.writer(_Echo())
         rows = (

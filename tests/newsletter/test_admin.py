@@ -51,6 +51,17 @@ def test_csv_export_is_streamed_follows_the_filters_and_defuses_formulas(editor_
     assert rows[0]["source"].startswith("'=")
 
 
+def test_csv_export_with_a_filter_the_list_does_not_have_is_refused(editor_client):
+    """The list redirects such an address to its error page; the export
+    answered it with a 500."""
+    make_subscriber("alice@example.com")
+
+    response = editor_client.get(f"{CHANGELIST}export/", {"format": "xlsx"})
+
+    assert response.status_code == 400
+    assert b"no filter for" in response.content
+
+
 def test_import_confirms_only_with_a_consent_note_and_never_re_adds_erased(
     editor_client,
 ):
