@@ -26,15 +26,17 @@ class NewsroomAdminSite(admin.AdminSite):
         * values an add form's fields refuse, given in the query string to
           fill the form in (``?section=abc``, ``?publish_at=zzz``), which
           Django hands to the form's widgets as they are.
+
+        Checked once Django has let the request in (a login, the
+        permission, CSRF), as the view itself would be.
         """
-        wrapped = super().admin_view(view, cacheable)
         model_admin = getattr(view, "__self__", None)
         if not isinstance(model_admin, admin.ModelAdmin):
             model_admin = None
         pk = model_admin.model._meta.pk if model_admin else None
         adding = model_admin is not None and view.__name__ == "add_view"
 
-        @functools.wraps(wrapped)
+        @functools.wraps(view)
         def checked(request, *args, **kwargs):
             if any("\x00" in key or "\x00" in value for key, value in _get(request)):
                 return _bad_request("A query string cannot hold a NUL character.")
@@ -48,9 +50,9 @@ class NewsroomAdminSite(admin.AdminSite):
                 refused = _refused_initial_data(model_admin, request)
                 if refused:
                     return _bad_request(f"Not a value for the form's {refused!r}.")
-            return wrapped(request, *args, **kwargs)
+            return view(request, *args, **kwargs)
 
-        return checked
+        return super().admin_view(checked, cacheable)
 
 
 def _refused_initial_data(model_admin, request):

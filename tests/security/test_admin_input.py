@@ -142,3 +142,15 @@ def test_an_add_form_is_still_filled_in_from_the_query_string(editor):
     assert 'value="Ferry strike"' in page
     assert f'<option value="{section.pk}" selected>Harbour</option>' in page
     assert editor.get(url, {"section": ""}).status_code == 200
+
+
+def test_anonymous_visitors_are_sent_to_the_login_before_any_check(client):
+    """The checks run after Django's own (login, permission): nobody who is
+    not let in makes the admin look anything up."""
+    for url in [
+        reverse("admin:articles_article_add") + "?section=abc",
+        reverse("admin:articles_article_changelist") + "?q=%00",
+    ]:
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("admin:login"))
