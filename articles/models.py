@@ -1,6 +1,5 @@
 import datetime
 import functools
-import re
 import uuid
 from pathlib import PurePosixPath
 
@@ -18,7 +17,7 @@ from taggit.models import TaggedItem
 
 from articles.fields import RichTextField
 from newsroom.models import DirectLoadModel
-from newsroom.site import slug_reverse, url_context
+from newsroom.site import PLAIN_SLUG, slug_reverse, url_context
 
 SEARCH_CONFIG = "english"
 
@@ -38,13 +37,12 @@ def article_path(url_date, slug):
     reversed once per script prefix and URLconf, the rest filled in here.
     """
     prefix = _article_path_prefix(*url_context())
-    if prefix is None or not _PLAIN_SLUG.fullmatch(slug):
+    if prefix is None or not PLAIN_SLUG.fullmatch(slug):
         return _reverse_article_path(url_date, slug)
     year, month, day = url_date.year, url_date.month, url_date.day
     return f"{prefix}{year:04d}/{month:02d}/{day:02d}/{slug}/"
 
 
-_PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 _SAMPLE_DATE, _SAMPLE_SLUG = datetime.date(1111, 11, 11), "sample-slug"
 
 
@@ -70,12 +68,6 @@ def _reverse_article_path(url_date, slug, urlconf=None):
     )
 
 
-def slug_url(viewname, slug):
-    """``reverse(viewname, args=[slug])``, without ``reverse()`` (a list of
-    stories links every section and author it shows)."""
-    return slug_reverse(viewname, slug)
-
-
 class Section(DirectLoadModel):
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
@@ -91,7 +83,7 @@ class Section(DirectLoadModel):
         return self.name
 
     def get_absolute_url(self):
-        return slug_url("articles:section", self.slug)
+        return slug_reverse("articles:section", self.slug)
 
 
 class Photo(models.Model):
@@ -189,7 +181,7 @@ class Author(DirectLoadModel):
         return self.name
 
     def get_absolute_url(self):
-        return slug_url("articles:author", self.slug)
+        return slug_reverse("articles:author", self.slug)
 
 
 class ArticleQuerySet(models.QuerySet):

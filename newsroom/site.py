@@ -70,13 +70,15 @@ def slug_reverse(viewname, slug):
     holds) is put in its place; anything else is reversed.
     """
     template = _slug_template(viewname, *url_context())
-    if template is None or not _PLAIN_SLUG.fullmatch(slug):
+    if template is None or not PLAIN_SLUG.fullmatch(slug):
         return cached_reverse(viewname, (slug,))
     head, tail = template
     return f"{head}{slug}{tail}"
 
 
-_PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
+# What Django's slug converter and a SlugField accept: put into an address
+# as it is.
+PLAIN_SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 _SAMPLE_SLUGS = ("sample-slug", "Z_9")
 
 
@@ -84,15 +86,17 @@ _SAMPLE_SLUGS = ("sample-slug", "Z_9")
 def _slug_template(viewname, script_prefix, urlconf):
     """``(before, after)`` the slug in the view's address, or None if the
     view does not take any plain slug as it is."""
-    found = set()
+    templates = set()
     for sample in _SAMPLE_SLUGS:
         try:
             path = reverse(viewname, args=[sample], urlconf=urlconf)
         except NoReverseMatch:
             return None
-        head, _, tail = path.rpartition(sample)
-        found.add((head, tail) if path == f"{head}{sample}{tail}" and head else None)
-    return found.pop() if len(found) == 1 else None
+        head, found, tail = path.rpartition(sample)
+        if not found:
+            return None
+        templates.add((head, tail))
+    return templates.pop() if len(templates) == 1 else None
 
 
 def static_url(path):
