@@ -130,15 +130,20 @@ def time_element(value, format="j F Y"):
         return ""
     zone = None
     if isinstance(value, datetime.datetime):
-        value = template_localtime(value)
-        zone = value.tzname()
-    return _time_element(value.isoformat(), zone, format, get_language(), value)
+        zone = timezone.get_current_timezone()
+    return _time_element(value, zone, format, get_language())
 
 
 @functools.lru_cache(maxsize=4096)
-def _time_element(iso, zone, format, language, value):
-    # Keyed by the local ISO time, the zone's name and the language: equal
-    # instants in other zones, or month names in other languages, differ.
+def _time_element(value, zone, format, language):
+    # Keyed by the instant, the current zone and the language (the element
+    # differs in another zone, or with month names in another language), so
+    # that a list's cards, most of which share a few dates and times, are
+    # converted and formatted once per process.
+    if zone is not None:
+        value = template_localtime(value)
     return format_html(
-        '<time datetime="{}">{}</time>', iso, dateformat.format(value, format)
+        '<time datetime="{}">{}</time>',
+        value.isoformat(),
+        dateformat.format(value, format),
     )
