@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from reversion.admin import VersionAdmin
 from taggit.models import Tag
@@ -39,6 +40,10 @@ from articles.models import (
     Section,
 )
 from articles.paginators import EstimatedCountPaginator
+
+# Room left in a tag's slug for the suffix taggit adds when another tag
+# has the same slug ("_1", up to "_999").
+TAG_SLUG_SUFFIX_ROOM = 4
 
 
 class ArticleAdminForm(forms.ModelForm):
@@ -100,18 +105,31 @@ class ArticleAdminForm(forms.ModelForm):
 
     def clean_new_tags(self):
         """Each new tag becomes a page at /tag/<its slug>/: it needs a letter
-        or a digit to have a slug, and must fit taggit's name column."""
+        or a digit to have a slug, and must fit taggit's columns.
+
+        Names that slugify alike ("Rivers & lakes", "Rivers, lakes") share
+        a slug, so taggit adds "_1", "_2"... to the newer one's: the slug
+        must leave room for that suffix in its column.
+        """
         value = self.cleaned_data["new_tags"]
         limit = Tag._meta.get_field("name").max_length
+        slug_limit = Tag._meta.get_field("slug").max_length - TAG_SLUG_SUFFIX_ROOM
         for name in parse_tags(value):
             if len(name) > limit:
                 raise forms.ValidationError(
                     f"A tag can be at most {limit} characters long "
                     f"(this one has {len(name)})."
                 )
-            if not Tag().slugify(name):
+            slug = Tag().slugify(name)
+            if not slug:
                 raise forms.ValidationError(
                     f"“{name}” cannot be a tag: it needs a letter or a digit."
+                )
+            if len(slug) > slug_limit:
+                raise forms.ValidationError(
+                    f"“{Truncator(name).chars(40)}” is too long for a tag: its "
+                    f"address can have at most {slug_limit} letters, digits "
+                    f"and hyphens (this one would have {len(slug)})."
                 )
         return value
 

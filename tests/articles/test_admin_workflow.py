@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from taggit.models import Tag
 
 from articles.models import Article
 from tests.articles.admin_helpers import (
@@ -194,6 +195,41 @@ def test_desk_author_filter_ignores_junk(editor_client, junk):
     response = editor_client.get(LIST_URL, {"author": junk})
     assert response.status_code == 200
     assert "Still listed" in response.content.decode()
+
+
+def test_a_long_tag_whose_address_is_taken_is_refused_not_a_server_error(
+    reporter_client,
+):
+    """Two tag names can share an address ("Rivers & lakes" and "Rivers,
+    lakes" are both /tag/rivers-lakes/): taggit then gives the new tag the
+    address with "_1" added, which for a tag near the length limit did not
+    fit its column, and the save was a server error. The form refuses an
+    address too long to take a suffix, and nothing is saved."""
+    Tag.objects.create(name="A" * 100, slug="a" * 100)
+    data = article_form_data(
+        section=make_section(), authors=[make_author()], new_tags="a" * 100
+    )
+
+    response = reporter_client.post(ADD_URL, data)
+
+    assert response.status_code == 200
+    assert "is too long for a tag" in response.content.decode()
+    assert not Article.objects.exists()
+    assert not Tag.objects.filter(name="a" * 100).exists()
+
+
+def test_a_tag_sharing_an_address_gets_its_own_page(reporter_client):
+    """A shorter name sharing another tag's address gets one of its own."""
+    Tag.objects.create(name="Rivers & lakes", slug="rivers-lakes")
+    data = article_form_data(
+        section=make_section(), authors=[make_author()], new_tags='"Rivers, lakes"'
+    )
+
+    response = reporter_client.post(ADD_URL, data)
+
+    assert response.status_code == 302
+    tag = Article.objects.get().tags.get()
+    assert (tag.name, tag.slug) == ("Rivers, lakes", "rivers-lakes_1")
 
 
 @pytest.mark.parametrize(
