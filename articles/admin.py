@@ -20,7 +20,8 @@ from django.db.models import OuterRef
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from reversion.admin import VersionAdmin
@@ -384,12 +385,12 @@ class ArticleAdmin(VersionAdmin):
         the same element (``tests/articles/test_admin_queries.py`` compares
         them).
         """
-        return format_html(
-            '<input type="checkbox" name="{}" value="{}" class="action-select" '
-            'aria-label="{}">',
-            ACTION_CHECKBOX_NAME,
-            obj.pk,
-            format_html(_("Select this object for an action - {}"), str(obj)),
+        # format_html(), written out: it costs more than the rest of the cell.
+        label = _("Select this object for an action - {}").format(escape(str(obj)))
+        return mark_safe(  # noqa: S308 - the label and the key are escaped
+            f'<input type="checkbox" name="{ACTION_CHECKBOX_NAME}" '
+            f'value="{escape(obj.pk)}" class="action-select" '
+            f'aria-label="{label}">'
         )
 
     @admin.display(description="Status", ordering="status")
