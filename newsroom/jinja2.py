@@ -124,7 +124,7 @@ def time_element(value, format="j F Y"):
     ``{{ time(article.updated_at, "j F Y, H:i T") }}``: the same as
     ``<time datetime="{{ value|date('c') }}">{{ value|date(format) }}</time>``
     in the current time zone and language. A list of stories shows a date on
-    every card, and most share a day: each is formatted once per process.
+    every card: each is formatted once per process (``_time_element()``).
     """
     if not value:
         return ""
@@ -137,9 +137,9 @@ def time_element(value, format="j F Y"):
 @functools.lru_cache(maxsize=4096)
 def _time_element(value, zone, format, language):
     # Keyed by the instant, the current zone and the language (the element
-    # differs in another zone, or with month names in another language), so
-    # that a list's cards, most of which share a few dates and times, are
-    # converted and formatted once per process.
+    # differs in another zone, or with month names in another language):
+    # a list shows the same stories' dates to every reader, so each is
+    # converted and formatted once per process, not once per request.
     if zone is not None:
         value = template_localtime(value)
     return format_html(
