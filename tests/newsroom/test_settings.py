@@ -42,3 +42,30 @@ def test_production_starts_with_real_settings():
     """A real secret key and database URL are enough to pass the system checks."""
     result = run_check(DEBUG="false", SECRET_KEY="a-real-secret-" + "k" * 40)
     assert result.returncode == 0, result.stderr
+
+
+def _in_django(code, **overrides):
+    env = {**os.environ, **overrides}
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "--verbosity", "0", "-c", code],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+def test_a_newsroom_in_another_language_gets_djangos_translations():
+    """Translations are off for English (Django's advice when a site does
+    not need them) but a newsroom working in French gets the desk and its
+    dates in French."""
+    code = (
+        "from django.utils.translation import gettext;"
+        "from django.utils.dateformat import format;"
+        "import datetime;"
+        "print(gettext('Log in'), format(datetime.date(2026, 3, 1), 'F'))"
+    )
+    assert _in_django(code, LANGUAGE_CODE="fr") == "Connexion mars"
+    assert _in_django(code, LANGUAGE_CODE="en-us") == "Log in March"
+    assert _in_django(code, LANGUAGE_CODE="en-us", USE_I18N="true") == "Log in March"
