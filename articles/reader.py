@@ -466,9 +466,10 @@ def search(request, terms):
     matches with their ranks (ordered here, and paged without a COUNT), and
     the page's stories with their snippets.
     """
-    # Best rank first, then newest first.
-    matches = sorted(_SEARCH.rows(terms=terms), key=_rank_date_pk, reverse=True)
-    ranked = [pk for pk, _, _ in matches]
+    # Best rank first; equal ranks stay newest first, as the query returns
+    # them (Python's sort is stable, reversed too).
+    matches = sorted(_SEARCH.rows(terms=terms), key=_rank, reverse=True)
+    ranked = [pk for pk, _ in matches]
     try:
         page = Paginator(ranked, PER_PAGE).page(request.GET.get("page") or 1)
     except (InvalidPage, EmptyPage):
@@ -493,18 +494,13 @@ def _search_query(variant):
     return (
         Article.objects.published()
         .filter(search_vector=query)
-        .order_by("-publish_at")
-        .values_list(
-            "pk",
-            SearchRank(F("search_vector"), query),
-            "publish_at",
-        )[:SEARCH_CANDIDATES]
+        .order_by("-publish_at", "-pk")
+        .values_list("pk", SearchRank(F("search_vector"), query))[:SEARCH_CANDIDATES]
     )
 
 
-def _rank_date_pk(row):
-    pk, rank, publish_at = row
-    return rank, publish_at, pk
+def _rank(row):
+    return row[1]
 
 
 _SEARCH = CompiledQuery(Article, _search_query, prepare=False)
