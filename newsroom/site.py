@@ -99,6 +99,7 @@ def _slug_template(viewname, script_prefix, urlconf):
     return templates.pop() if len(templates) == 1 else None
 
 
+@functools.lru_cache(maxsize=256)
 def static_url(path):
     """``static(path)``, remembered per process.
 
@@ -107,17 +108,12 @@ def static_url(path):
     reads its manifest once, when first used, and ``settings.STATIC_URL``
     keeps the script prefix it was first read under.
     """
-    return _static_url(path)
-
-
-@functools.lru_cache(maxsize=256)
-def _static_url(path):
     return static(path)
 
 
 def _forget_static_urls(*, setting, **kwargs):
     if setting.startswith("STATIC") or setting == "STORAGES":
-        _static_url.cache_clear()
+        static_url.cache_clear()
 
 
 setting_changed.connect(_forget_static_urls)
