@@ -10,17 +10,27 @@ Everything can be set from the environment (docs/deploy.md):
                          that assign a port); neither: ``127.0.0.1:8000``
 ``WEB_CONCURRENCY``      worker processes (default 2 × CPU cores + 1, at most
                          ``GUNICORN_MAX_WORKERS``, 12 unless set)
-``GUNICORN_THREADS``     threads per worker (default 4)
+``GUNICORN_THREADS``     threads per worker (default 1: sync workers, for
+                         a buffering proxy such as nginx in front; more
+                         than 1 selects the ``gthread`` worker)
 ``GUNICORN_TIMEOUT``     seconds before a silent worker is killed (30)
 ``GUNICORN_GRACEFUL_TIMEOUT``  seconds to finish requests on restart (30)
 ``GUNICORN_KEEPALIVE``   seconds to keep an idle connection (5; keep it above
                          the load balancer's idle timeout towards the backends)
 ``GUNICORN_MAX_REQUESTS`` / ``GUNICORN_MAX_REQUESTS_JITTER``  recycle a worker
-                         after this many requests (1000 / 100)
+                         after this many requests (default 0: never; the
+                         jitter defaults to a tenth of it)
 ``GUNICORN_PRELOAD``     load the code once in the master (default on); with
                          it on, ``HUP`` reloads the configuration but not the
                          code (see docs/deploy.md, "Rolling out a release")
+``GUNICORN_ACCESS_LOG``  where the access log goes (default ``-``, standard
+                         output; ``off`` for none, when the proxy logs requests)
 ``FORWARDED_ALLOW_IPS``  proxies trusted for X-Forwarded-* (gunicorn's own)
+
+The defaults come from ``make bench`` (docs/deploy.md, "Sizing"): on two
+cores, threads cost story and front pages 40–50% of their throughput, and
+recycling workers every thousand requests cost 15–20% and multiplied the
+99th-percentile latency by ten.
 
 Gunicorn's control socket (a file in $HOME or $XDG_RUNTIME_DIR, shared by
 every instance of one user) is off: several instances on one machine, and
@@ -67,16 +77,23 @@ proc_name = "newsroom-web"
 bind = _bind()
 
 workers = _env_int("WEB_CONCURRENCY", 0) or default_workers()
-threads = _env_int("GUNICORN_THREADS", 4)
+# Rendering a page is Python work, and a worker's threads share one
+# interpreter lock: on the CPU they only queue behind each other. Processes
+# run side by side, and with 2 × cores + 1 of them a request waiting on
+# PostgreSQL leaves the CPU to another. Threads pay off where workers wait
+# long (a distant database, clients without a buffering proxy in front).
+threads = _env_int("GUNICORN_THREADS", 1)
 worker_class = "gthread" if threads > 1 else "sync"
 
 timeout = _env_int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _env_int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = _env_int("GUNICORN_KEEPALIVE", 5)
-# Recycling workers now and then bounds the damage of a slow memory leak;
-# the jitter keeps them from all restarting at the same moment.
-max_requests = _env_int("GUNICORN_MAX_REQUESTS", 1000)
-max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+# Recycling workers bounds the damage of a slow memory leak, but a new
+# worker starts cold (connections, templates, compiled queries): a worker
+# serving hundreds of requests a second would restart every few seconds.
+# Off unless set; the jitter keeps workers from restarting all at once.
+max_requests = _env_int("GUNICORN_MAX_REQUESTS", 0)
+max_requests_jitter = _env_int("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10)
 
 preload_app = _env_bool("GUNICORN_PRELOAD", True)
 control_socket_disable = True
@@ -88,6 +105,8 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
 # process manager (systemd's journal, the platform) to collect. %(M)s is the
 # request's duration in milliseconds.
 accesslog = _env("GUNICORN_ACCESS_LOG", "-")
+if accesslog.lower() in {"off", "none", "false", "0"}:
+    accesslog = None
 errorlog = "-"
 loglevel = _env("GUNICORN_LOG_LEVEL", "info")
 access_log_format = (
