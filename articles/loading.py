@@ -7,6 +7,10 @@ back into ``Article`` instances with ``section``, ``lead_photo`` and
 ``ordered_bylines`` set, so that templates use them as usual and nothing is
 loaded lazily. A row may end with extra columns (JSON arrays, ids), which are
 handed back beside each story.
+
+A story's own page gets the whole story; a list gets what it shows of each
+(``_LISTED``), and a byline what it shows of its author (``_BYLINE_AUTHOR``).
+The fields left out are deferred, as with ``only()``.
 """
 
 import functools
@@ -23,18 +27,45 @@ _SECTION = Article._meta.get_field("section")
 _LEAD_PHOTO = Article._meta.get_field("lead_photo")
 _AUTHOR = Byline._meta.get_field("author")
 
-# Never shown on a page: the search vector; lists do not show the body.
+# Never shown on a page: the search vector.
 _NOT_SHOWN = {"search_vector"}
-_NOT_LISTED = {"search_vector", "body"}
+# What a list shows of a story (includes/article_card.html: its address,
+# headline, standfirst, section, photo, bylines and date), and of its
+# section. Lists load only these: every other column would be read,
+# converted and sent for each of a page's dozens of rows, only to be thrown
+# away. The other fields are deferred, as with ``only()``; a template that
+# shows more of a listed story adds the field here.
+_LISTED = frozenset(
+    {
+        "id",
+        "headline",
+        "slug",
+        "dek",
+        "section",
+        "lead_photo",
+        "publish_at",
+        "first_published_at",
+        "url_date",
+    }
+)
+_SECTION_LISTED = frozenset({"id", "name", "slug"})
+# What a byline shows of its author, on every page: the name, linked to the
+# author's page. The author's own page loads the whole author.
+_BYLINE_AUTHOR = frozenset({"id", "name", "slug"})
 
 
-def _fields(model, exclude=()):
-    return [f for f in model._meta.concrete_fields if f.name not in exclude]
+def _fields(model, exclude=(), only=None):
+    return [
+        f
+        for f in model._meta.concrete_fields
+        if f.name not in exclude and (only is None or f.name in only)
+    ]
 
 
-def json_columns(model, prefix=""):
-    """``JSONObject`` arguments for every column of ``model`` (via ``prefix``)."""
-    return {f.attname: f"{prefix}{f.name}" for f in _fields(model)}
+def json_columns(model, prefix="", only=None):
+    """``JSONObject`` arguments for the columns of ``model`` (via ``prefix``):
+    all of them, or those of the fields named in ``only``."""
+    return {f.attname: f"{prefix}{f.name}" for f in _fields(model, only=only)}
 
 
 def story_columns(*, body, photo):
@@ -45,20 +76,29 @@ def story_columns(*, body, photo):
         .values(
             json=JSONObject(
                 **json_columns(Byline),
-                author=JSONObject(**json_columns(Author, "author__")),
+                author=JSONObject(
+                    **json_columns(Author, "author__", only=_BYLINE_AUTHOR)
+                ),
             )
         )
     )
     return [
         *(f.name for f in _article_fields(body)),
-        *(f"section__{f.name}" for f in _fields(Section)),
+        *(f"section__{f.name}" for f in _section_fields(body)),
         *((f"lead_photo__{f.name}" for f in _fields(Photo)) if photo else ()),
         ArraySubquery(bylines),
     ]
 
 
 def _article_fields(body):
-    return _fields(Article, exclude=_NOT_SHOWN if body else _NOT_LISTED)
+    """The whole story for its own page (``body``), what lists show otherwise."""
+    if body:
+        return _fields(Article, exclude=_NOT_SHOWN)
+    return _fields(Article, only=_LISTED)
+
+
+def _section_fields(body):
+    return _fields(Section, only=None if body else _SECTION_LISTED)
 
 
 def load_stories(rows, using, *, body, photo):
@@ -91,7 +131,7 @@ def load_stories(rows, using, *, body, photo):
             author = authors.get(byline.author_id)
             if author is None:
                 author = authors[byline.author_id] = from_json(
-                    Author, data["author"], using
+                    Author, data["author"], using, only=_BYLINE_AUTHOR
                 )
             _AUTHOR.set_cached_value(byline, author)
             article.ordered_bylines.append(byline)
@@ -103,7 +143,7 @@ def load_stories(rows, using, *, body, photo):
 def _names(body, photo):
     return (
         [f.attname for f in _article_fields(body)],
-        [f.attname for f in _fields(Section)],
+        [f.attname for f in _section_fields(body)],
         [f.attname for f in _fields(Photo)] if photo else [],
     )
 
@@ -117,9 +157,10 @@ def decode(array):
     return [json.loads(item) for item in array]
 
 
-def from_json(model, data, using):
-    """A ``model`` instance from a ``JSONObject(**json_columns(model))``."""
-    names, parsers = _json_plan(model)
+def from_json(model, data, using, only=None):
+    """A ``model`` instance from a ``JSONObject(**json_columns(model, only=only))``;
+    ``only`` is a frozenset, and the fields not in it are deferred."""
+    names, parsers = _json_plan(model, only)
     values = [data[name] for name in names]
     for index, parse in parsers:
         if values[index] is not None:
@@ -128,11 +169,11 @@ def from_json(model, data, using):
 
 
 @functools.cache
-def _json_plan(model):
+def _json_plan(model, only):
     # jsonb keeps its keys in its own order: they are read in the model's.
     # Numbers, text and booleans arrive as they are; dates, times and the
     # like as ISO strings, which their fields parse.
-    fields = _fields(model)
+    fields = _fields(model, only=only)
     parsers = [
         (index, field.to_python)
         for index, field in enumerate(fields)
