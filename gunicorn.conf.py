@@ -15,8 +15,9 @@ Everything can be set from the environment (docs/deploy.md):
                          than 1 selects the ``gthread`` worker)
 ``GUNICORN_TIMEOUT``     seconds before a silent worker is killed (30)
 ``GUNICORN_GRACEFUL_TIMEOUT``  seconds to finish requests on restart (30)
-``GUNICORN_KEEPALIVE``   seconds to keep an idle connection (5; keep it above
-                         the load balancer's idle timeout towards the backends)
+``GUNICORN_KEEPALIVE``   seconds to keep an idle connection (5; ``gthread``
+                         only; keep it above the load balancer's idle timeout
+                         towards the backends)
 ``GUNICORN_MAX_REQUESTS`` / ``GUNICORN_MAX_REQUESTS_JITTER``  recycle a worker
                          after this many requests (default 0: never; the
                          jitter defaults to a tenth of it)
@@ -28,9 +29,9 @@ Everything can be set from the environment (docs/deploy.md):
 ``FORWARDED_ALLOW_IPS``  proxies trusted for X-Forwarded-* (gunicorn's own)
 
 The defaults come from ``make bench`` (docs/deploy.md, "Sizing"): on two
-cores, threads cost story and front pages 40–50% of their throughput, and
-recycling workers every thousand requests cost 15–20% and multiplied the
-99th-percentile latency by ten.
+cores, 4 threads per worker cost the story page about 40% of its throughput
+and the front page half, and recycling workers every thousand requests cost
+15–20% and multiplied the 99th-percentile latency by ten or more.
 
 Gunicorn's control socket (a file in $HOME or $XDG_RUNTIME_DIR, shared by
 every instance of one user) is off: several instances on one machine, and
