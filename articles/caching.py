@@ -19,6 +19,7 @@ import functools
 import hashlib
 import threading
 import time
+from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.core.cache import cache
@@ -103,6 +104,52 @@ def _is_anonymous(request):
     return settings.SESSION_COOKIE_NAME not in request.COOKIES
 
 
+# Parameters that analytics add to links and no page reads: the campaign
+# tags of newsletters and ads (utm_*), and the click ids of social networks
+# and ad platforms, new on every click (a story shared on Facebook is opened
+# as /story/?fbclid=...). With them in the key, every reader arriving from
+# a share would miss the cache.
+TRACKING_PREFIXES = ("utm_",)
+TRACKING_PARAMETERS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "twclid",
+        "ttclid",
+        "igshid",
+        "li_fat_id",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+    }
+)
+
+
+def _page_address(request):
+    """The page's path and query string, less the tracking parameters.
+
+    Every other parameter stays, as it came, even one no view reads: the
+    views read only ``page`` (and search, which is not cached, ``q``), but
+    an unknown parameter is not assumed to be harmless.
+    """
+    address = request.get_full_path()
+    path, _, query = address.partition("?")
+    if not query:
+        return address
+    kept = [part for part in query.split("&") if not _is_tracking(part)]
+    return f"{path}?{'&'.join(kept)}" if kept else path
+
+
+def _is_tracking(part):
+    name = unquote_plus(part.partition("=")[0])
+    return name in TRACKING_PARAMETERS or name.startswith(TRACKING_PREFIXES)
+
+
 def cache_public_page(view):
     """Serve anonymous GETs of ``view`` from the page cache, with CDN headers.
 
@@ -112,6 +159,8 @@ def cache_public_page(view):
     A page is stored with its finished headers, ETag included, so that a hit
     is a dictionary lookup and a copy: no hashing of the body, no parsing of
     ``Cache-Control``. ``ConditionalGetMiddleware`` answers 304 from that ETag.
+    The page is cached under its address less the tracking parameters
+    (``TRACKING_PARAMETERS``): /story/?fbclid=... is /story/.
     """
 
     @functools.wraps(view)
@@ -120,7 +169,7 @@ def cache_public_page(view):
             response = view(request, *args, **kwargs)
             patch_cache_control(response, private=True, no_cache=True)
             return response
-        path = hashlib.sha256(request.get_full_path().encode()).hexdigest()
+        path = hashlib.sha256(_page_address(request).encode()).hexdigest()
         # "page2": entries hold their finished headers (ETag, Cache-Control).
         key = f"page2:{content_version()}:{path}"
         cached = cache.get(key)

@@ -17,8 +17,9 @@ PostgreSQL's work is not counted (it is another process); ``bench/profile.py``
 shows the queries.
 
 The argument is a scenario key from bench/scenarios.py whose requests are
-GETs (``article-u``, ``home-u``, ``search-common``, ``admin``, ``floor``...)
-or a path starting with ``/``.
+GETs (``article-u``, ``home-u``, ``search-common``, ``admin``, ``floor``...),
+``signup`` (the newsletter signup POST, a new address each time, with a valid
+CSRF cookie and token as in the benchmark), or a path starting with ``/``.
 """
 
 import argparse
@@ -37,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common  # noqa: E402
 
 WARM_UP = 50
-_MODES = {"fixed", "bust", "random", "admin"}
+_MODES = {"fixed", "bust", "random", "admin", "signup"}
 _NGINX = {"limit", "proxy"}  # served by nginx, not by Django
 
 
@@ -129,16 +130,34 @@ def run(page, requests):
         paths = urls.read_text().split()
     application = WSGIHandler()
     chooser = random.Random(1)  # the same stories in both runs
+    token = ""
+    if scenario["mode"] == "signup":
+        # As the benchmark does: a CSRF cookie and form token from the
+        # newsletter page, sent with every POST.
+        page = Client().get("/newsletter/")
+        token = re.search(
+            rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.content
+        ).group(1)
+        cookie = f"csrftoken={page.cookies['csrftoken'].value}"
+    addresses = iter(range(10**9))
 
     def one():
         path = scenario["path"]
+        method, body = "GET", b""
+        if scenario["mode"] == "signup":
+            method = "POST"
+            body = (
+                b"csrfmiddlewaretoken=" + token + b"&email="
+                + f"{prep.SIGNUP_PREFIX}instructions-{next(addresses)}".encode()
+                + b"%40example.org&source=bench&website="
+            )  # fmt: skip
         if scenario["mode"] == "random":
             path = chooser.choice(paths)
         if scenario["mode"] in ("random", "bust"):
             path += ("&" if "?" in path else "?") + f"v={uuid.uuid4().hex}"
         path, _, query = path.partition("?")
         environ = {
-            "REQUEST_METHOD": "GET",
+            "REQUEST_METHOD": method,
             "PATH_INFO": path,
             "QUERY_STRING": query,
             "SERVER_NAME": "127.0.0.1",
@@ -147,13 +166,16 @@ def run(page, requests):
             "HTTP_HOST": "127.0.0.1:8000",
             "HTTP_COOKIE": cookie,
             "wsgi.url_scheme": "http",
-            "wsgi.input": io.BytesIO(),
+            "CONTENT_TYPE": "application/x-www-form-urlencoded",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
             "wsgi.errors": sys.stderr,
         }
         status = []
         body = application(environ, lambda s, headers, exc_info=None: status.append(s))
         b"".join(body)
-        if not status[0].startswith("200"):
+        expected = "303" if scenario["mode"] == "signup" else "200"
+        if not status[0].startswith(expected):
             raise SystemExit(f"{path}?{query}: {status[0]}")
 
     for _ in range(WARM_UP):

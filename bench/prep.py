@@ -262,6 +262,9 @@ def count_queries(scenario_list, urls_file, admin):
         elif mode == "bust":
             client.get(_bust(path))  # warm everything but the page cache
             numbers = _count(client, _bust(path))
+        elif mode == "shared":
+            client.get(path)  # the page cache, filled without the parameter
+            numbers = _count(client, f"{path}?fbclid=count-{uuid.uuid4().hex}")
         else:
             client.get(path)  # a cached page: the first request fills the cache
             numbers = _count(client, path)

@@ -45,6 +45,9 @@ README = common.BENCH / "README.md"
 RESULTS_START = "<!-- bench:results:start -->"
 RESULTS_END = "<!-- bench:results:end -->"
 SIGNUP_REDIRECT = "/newsletter/check-inbox/"
+# The "shared" pages: the article as opened from a social network's share,
+# with a new click id on every request (articles/caching.py ignores it).
+SHARED_PARAMETER = "fbclid"
 
 
 def parse_args(argv=None):
@@ -310,6 +313,7 @@ def lua_script(workdir, mode):
         extra = {
             "random": "random_paths.lua",
             "bust": "bust.lua",
+            "shared": "bust.lua",
             "signup": "signup.lua",
         }
         if mode in extra:
@@ -380,6 +384,9 @@ class Runner:
         elif mode == "bust":
             script_args = [path, tag]
             url = base + "/"
+        elif mode == "shared":
+            script_args = [path, tag, SHARED_PARAMETER]
+            url = base + "/"
         elif mode == "signup":
             script_args = [path, self.csrf[0], self.csrf[1], tag]
             url = base + "/"
@@ -428,6 +435,8 @@ class Runner:
             path += "?v=preflight"
         elif mode == "bust":
             path += ("&" if "?" in path else "?") + "v=preflight-" + self.tag
+        elif mode == "shared":
+            path += f"?{SHARED_PARAMETER}=preflight-{self.tag}"
         elif mode == "admin":
             headers["Cookie"] = self.admin_cookie
         elif mode == "signup":
@@ -451,10 +460,12 @@ class Runner:
             port, path, method=method, headers=headers, body=body
         )
         again = None
-        if mode == "fixed":
+        if mode in ("fixed", "shared"):
             # Each gunicorn worker has its own local-memory cache: ask a few
             # times and keep the best answer.
-            for _ in range(4):
+            for attempt in range(4):
+                if mode == "shared":  # a new click each time
+                    path = f"{path.partition('?')[0]}?{SHARED_PARAMETER}={attempt}"
                 again = fetch(port, path)[1]
                 if again.get("x-cache") == "hit" or again.get("x-micro-cache") == "HIT":
                     break
@@ -863,6 +874,7 @@ def evaluate(summary, queries, digest, preflight=None):
     for key in (
         "home-c",
         "article-c",
+        "article-shared-c",
         "section1-c",
         "section1000-c",
         "tag-c",

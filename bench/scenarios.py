@@ -38,6 +38,8 @@ def build(targets):
         _s("home-c", "Home", CACHED, "fixed", "/"),
         _s("article-u", "Article (random of all)", UNCACHED, "random", None),
         _s("article-c", "Article", CACHED, "fixed", article),
+        _s("article-shared-c", "Article from a shared link (new ?fbclid= each)",
+           CACHED, "shared", article),
         _s("article-304", "Article, If-None-Match", "304", "etag", article),
         _s("section1-u", "Section page 1", UNCACHED, "bust", section),
         _s("section1-c", "Section page 1", CACHED, "fixed", section),

@@ -169,6 +169,44 @@ def test_cached_page_costs_no_query(client, django_assert_num_queries):
         assert part in cache_control
 
 
+def test_links_with_tracking_parameters_are_served_from_the_page_cache(
+    client, django_assert_num_queries
+):
+    """A story shared on social media is opened as /story/?fbclid=<new every
+    click>, and a newsletter's links carry utm_* parameters: the page is the
+    same, and so is the cached copy that serves it."""
+    article = make_article(headline="Shared everywhere")
+    url = article.get_absolute_url()
+    first = client.get(url)
+    assert first["X-Cache"] == "miss"
+    for query in [
+        "?fbclid=IwAR0abc",
+        "?fbclid=IwAR1def",
+        "?utm_source=newsletter&utm_medium=email&utm_campaign=digest-42",
+        "?gclid=xyz&utm_content=lead",
+    ]:
+        with django_assert_num_queries(0):
+            response = client.get(url + query)
+        assert response["X-Cache"] == "hit", query
+        assert response.content == first.content
+
+
+def test_parameters_that_change_a_page_still_make_their_own_page(client):
+    """Only tracking parameters are ignored: ?page=2 with utm_* added is page
+    2 (from its own cached copy), not the cached page 1."""
+    section = make_section(name="Sport", slug="sport")
+    for i in range(25):
+        make_article(section=section, headline=f"Match report {i:02d}")
+    first = client.get("/section/sport/").content
+    second = client.get("/section/sport/?page=2")
+    assert second.content != first
+    tagged = client.get("/section/sport/?page=2&utm_source=newsletter")
+    assert tagged["X-Cache"] == "hit"
+    assert tagged.content == second.content
+    # A parameter the site does not know is not assumed harmless.
+    assert client.get("/section/sport/?page=2&x=1")["X-Cache"] == "miss"
+
+
 def test_repeated_request_with_validators_gets_304(client):
     """A browser or CDN revalidating with ETag or Last-Modified gets 304."""
     article = make_article()
