@@ -524,7 +524,7 @@ def test_search_snippet_finds_an_inflected_word(client):
 def test_json_ld_survives_a_hostile_headline(client):
     """An editor's </script> cannot break out of the JSON-LD block."""
     article = make_article(
-        headline='</script><script>alert("x")</script>', authors=[make_author()]
+        headline='</script><script>alert("x")</script> & <!--', authors=[make_author()]
     )
     Correction.objects.create(article=article, text="Corrected the name")
     html = client.get(article.get_absolute_url()).content.decode()
@@ -532,6 +532,8 @@ def test_json_ld_survives_a_hostile_headline(client):
         r'<script type="application/ld\+json">(.*?)</script>', html, re.S
     )
     assert len(blocks) == 2
+    # As Django's json_script escapes: no "<", ">" or "&" as they are.
+    assert not set("<>&") & set(blocks[0])
     data = json.loads(blocks[0])
     assert data["@type"] == "NewsArticle"
     assert data["headline"] == article.headline
