@@ -191,7 +191,7 @@ class AuthorFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if _is_id(value):
-            return queryset.filter(bylines__author_id=value)
+            return queryset.by_author(value)
         return queryset
 
 

@@ -201,7 +201,7 @@ class AuthorFeed(LatestFeed):
         return f"The latest stories by {author.name} for {settings.SITE_NAME}."
 
     def select(self, stories, author):
-        return stories.filter(bylines__author=author)
+        return stories.by_author(author)
 
 
 class AuthorAtomFeed(AtomFeedMixin, AuthorFeed):

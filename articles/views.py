@@ -92,9 +92,7 @@ def section_detail(request, slug):
 def author_detail(request, slug):
     """An author's portrait, bio and stories."""
     author = get_object_or_404(Author.objects.select_related("photo"), slug=slug)
-    page = reader.paginate(
-        request, Article.objects.published().filter(bylines__author=author)
-    )
+    page = reader.paginate(request, Article.objects.published().by_author(author))
     return render(
         request, "articles/author_detail.html", {"author": author, "page": page}
     )

@@ -115,6 +115,30 @@ def count_queries(client, url):
     return len(ctx.captured_queries)
 
 
+def test_author_page_lists_every_byline_of_theirs_newest_first(client):
+    """Stories where the writer is any of the bylines, published ones only,
+    newest first, 20 a page; never another writer's."""
+    writer, colleague = make_author(slug="writer"), make_author(slug="colleague")
+    now = timezone.now()
+    for i in range(23):
+        make_article(
+            headline=f"Dispatch {i:02d}",
+            authors=[colleague, writer] if i % 3 else [writer],
+            publish_at=now - timedelta(days=i),
+        )
+    make_article(headline="Colleague alone", authors=[colleague])
+    make_article(headline="Draft dispatch", authors=[writer], status="draft")
+
+    def listed(url):
+        page = client.get(url).content.decode()
+        return re.findall(r">((?:Dispatch|Colleague|Draft)[^<]*)</a>", page)
+
+    first, second = listed("/author/writer/"), listed("/author/writer/?page=2")
+    assert first + second == [f"Dispatch {i:02d}" for i in range(23)]
+    assert len(first) == 20
+    assert client.get("/author/writer/?page=3").status_code == 404
+
+
 def test_article_page_queries_are_fixed(client, media):
     """3 bylines, 8 tags, 6 related and 3 corrections cost what 1 of each does."""
     photo = make_photo()
