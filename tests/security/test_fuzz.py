@@ -101,7 +101,8 @@ def test_url_parameters(site, value):
 
 @FUZZ
 @given(
-    value=nasty_text, name=st.sampled_from(["q", "page", "p", "email", "utm_source"])
+    value=nasty_text,
+    name=st.sampled_from(["q", "page", "p", "email", "utm_source", "fbclid"]),
 )
 def test_query_parameters(site, value, name):
     """Any value in the query parameters readers' pages read."""
@@ -120,6 +121,18 @@ def test_query_parameters(site, value, name):
     for page in pages:
         response = client.get(page, {name: value})
         assert_no_server_error(response, (page, name))
+
+
+@FUZZ
+@given(raw=nasty_text)
+def test_raw_query_strings(site, raw):
+    """Any query string as it came, names included (the page cache reads
+    every parameter's name to leave tracking parameters out of its key)."""
+    client = Client(raise_request_exception=False)
+    for page in ["/", site["article"].get_absolute_url(), "/feeds/rss/"]:
+        for query in (raw, f"fbclid=1&{raw}", f"{raw}&utm_source=x"):
+            response = client.get(page, QUERY_STRING=query)
+            assert_no_server_error(response, (page, query))
 
 
 @FUZZ
