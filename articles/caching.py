@@ -35,7 +35,12 @@ PAGE_TTL = 600  # seconds; a new version makes old pages unreachable anyway
 BROWSER_MAX_AGE = 60
 SHARED_MAX_AGE = 300
 STALE_WHILE_REVALIDATE = 600
+# A page, and a story's old address answering 301 to its new one: a story
+# renamed after it was shared is reached through the old link by every
+# reader who follows a share. Both change only with the content version.
+CACHED_STATUSES = (200, 301)
 CACHED_HEADERS = (
+    "Location",
     "Content-Type",
     "Last-Modified",
     "Content-Language",
@@ -160,7 +165,8 @@ def cache_public_page(view):
     is a dictionary lookup and a copy: no hashing of the body, no parsing of
     ``Cache-Control``. ``ConditionalGetMiddleware`` answers 304 from that ETag.
     The page is cached under its address less the tracking parameters
-    (``TRACKING_PARAMETERS``): /story/?fbclid=... is /story/.
+    (``TRACKING_PARAMETERS``): /story/?fbclid=... is /story/. A story's old
+    address answering 301 is cached as a page is (``CACHED_STATUSES``).
     """
 
     @functools.wraps(view)
@@ -170,18 +176,21 @@ def cache_public_page(view):
             patch_cache_control(response, private=True, no_cache=True)
             return response
         path = hashlib.sha256(_page_address(request).encode()).hexdigest()
-        # "page2": entries hold their finished headers (ETag, Cache-Control).
-        key = f"page2:{content_version()}:{path}"
+        # "page3": entries hold their status and finished headers (ETag,
+        # Cache-Control, Location).
+        key = f"page3:{content_version()}:{path}"
         cached = cache.get(key)
         if cached is not None:
-            content, headers = cached
-            response = HttpResponse(content, headers=headers)
+            status, content, headers = cached
+            response = HttpResponse(content, status=status, headers=headers)
             response["X-Cache"] = "hit"
             return response
         response = view(request, *args, **kwargs)
         if isinstance(response, SimpleTemplateResponse):
             response.render()  # a sitemap renders lazily; it is stored whole
-        if response.status_code == 200:
+        if response.status_code in CACHED_STATUSES:
+            # For a 301 too: without a lifetime, browsers keep a permanent
+            # redirect for good, and one undone by an editor would be kept.
             patch_cache_control(
                 response,
                 public=True,
@@ -190,9 +199,14 @@ def cache_public_page(view):
                 stale_while_revalidate=STALE_WHILE_REVALIDATE,
             )
             if not response.streaming:
-                set_response_etag(response)
+                if response.status_code == 200:
+                    set_response_etag(response)
                 headers = {h: response[h] for h in CACHED_HEADERS if h in response}
-                cache.set(key, (response.content, headers), PAGE_TTL)
+                cache.set(
+                    key,
+                    (response.status_code, response.content, headers),
+                    PAGE_TTL,
+                )
         response["X-Cache"] = "miss"
         return response
 

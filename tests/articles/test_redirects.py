@@ -21,6 +21,35 @@ def test_old_url_answers_301_after_a_slug_change(client):
     assert client.get(article.get_absolute_url()).status_code == 200
 
 
+def test_a_redirect_is_cached_like_a_page(
+    client, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    """A story shared far and wide, then renamed: every click on the old link
+    is a 301, served from the page cache (no query) and marked public for a
+    CDN, with a lifetime, so that browsers do not keep it forever."""
+    article = make_article(slug="first-slug")
+    old = article.get_absolute_url()
+    with django_capture_on_commit_callbacks(execute=True):
+        article.slug = "better-slug"
+        article.save()
+    first = client.get(old)
+    assert first.status_code == 301
+    assert first["X-Cache"] == "miss"
+    assert "public" in first["Cache-Control"]
+    assert "max-age=60" in first["Cache-Control"]
+    with django_assert_num_queries(0):
+        again = client.get(old + "?fbclid=abc")
+    assert again.status_code == 301
+    assert again["Location"] == article.get_absolute_url()
+    assert again["X-Cache"] == "hit"
+    assert again["Cache-Control"] == first["Cache-Control"]
+    # Taken down: the old link leads nowhere any more.
+    with django_capture_on_commit_callbacks(execute=True):
+        article.status = Article.Status.DRAFT
+        article.save()
+    assert client.get(old).status_code == 404
+
+
 def test_a_chain_of_changes_all_lead_to_the_latest(client):
     """Every earlier address answers 301 to the current one."""
     article = make_article(slug="one")
