@@ -134,11 +134,11 @@ def run(page, requests):
     if scenario["mode"] == "signup":
         # As the benchmark does: a CSRF cookie and form token from the
         # newsletter page, sent with every POST.
-        page = Client().get("/newsletter/")
+        form_page = Client().get("/newsletter/")
         token = re.search(
-            rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.content
+            rb'name="csrfmiddlewaretoken" value="([^"]+)"', form_page.content
         ).group(1)
-        cookie = f"csrftoken={page.cookies['csrftoken'].value}"
+        cookie = f"csrftoken={form_page.cookies['csrftoken'].value}"
     addresses = iter(range(10**9))
 
     def one():
@@ -166,11 +166,12 @@ def run(page, requests):
             "HTTP_HOST": "127.0.0.1:8000",
             "HTTP_COOKIE": cookie,
             "wsgi.url_scheme": "http",
-            "CONTENT_TYPE": "application/x-www-form-urlencoded",
-            "CONTENT_LENGTH": str(len(body)),
             "wsgi.input": io.BytesIO(body),
             "wsgi.errors": sys.stderr,
         }
+        if body:
+            environ["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
+            environ["CONTENT_LENGTH"] = str(len(body))
         status = []
         body = application(environ, lambda s, headers, exc_info=None: status.append(s))
         b"".join(body)
