@@ -115,6 +115,19 @@ def count_queries(client, url):
     return len(ctx.captured_queries)
 
 
+def test_an_archive_without_stories_says_so(client):
+    """A new section, tag or writer with nothing published yet: a page that
+    says so, not an empty list."""
+    make_section(slug="new-desk")
+    make_author(slug="new-writer")
+    make_article(headline="Not yet", status="draft", tags=["coming"])
+    for url in ["/section/new-desk/", "/author/new-writer/", "/tag/coming/"]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "No stories yet." in response.content.decode(), url
+        assert "Not yet" not in response.content.decode(), url
+
+
 def test_author_page_lists_every_byline_of_theirs_newest_first(client):
     """Stories where the writer is any of the bylines, published ones only,
     newest first, 20 a page; never another writer's."""
