@@ -24,6 +24,7 @@ CSRF cookie and token as in the benchmark), or a path starting with ``/``.
 
 import argparse
 import io
+import itertools
 import os
 import random
 import re
@@ -139,7 +140,7 @@ def run(page, requests):
             rb'name="csrfmiddlewaretoken" value="([^"]+)"', form_page.content
         ).group(1)
         cookie = f"csrftoken={form_page.cookies['csrftoken'].value}"
-    addresses = iter(range(10**9))
+    addresses = itertools.count()
 
     def one():
         path = scenario["path"]

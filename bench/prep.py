@@ -264,7 +264,8 @@ def count_queries(scenario_list, urls_file, admin):
             numbers = _count(client, _bust(path))
         elif mode == "shared":
             client.get(path)  # the page cache, filled without the parameter
-            numbers = _count(client, f"{path}?fbclid=count-{uuid.uuid4().hex}")
+            shared = f"{scenarios.SHARED_PARAMETER}=count-{uuid.uuid4().hex}"
+            numbers = _count(client, f"{path}?{shared}")
         else:
             client.get(path)  # a cached page: the first request fills the cache
             numbers = _count(client, path)

@@ -45,9 +45,6 @@ README = common.BENCH / "README.md"
 RESULTS_START = "<!-- bench:results:start -->"
 RESULTS_END = "<!-- bench:results:end -->"
 SIGNUP_REDIRECT = "/newsletter/check-inbox/"
-# The "shared" pages: the article as opened from a social network's share,
-# with a new click id on every request (articles/caching.py ignores it).
-SHARED_PARAMETER = "fbclid"
 
 
 def parse_args(argv=None):
@@ -385,7 +382,7 @@ class Runner:
             script_args = [path, tag]
             url = base + "/"
         elif mode == "shared":
-            script_args = [path, tag, SHARED_PARAMETER]
+            script_args = [path, tag, scenarios.SHARED_PARAMETER]
             url = base + "/"
         elif mode == "signup":
             script_args = [path, self.csrf[0], self.csrf[1], tag]
@@ -436,7 +433,7 @@ class Runner:
         elif mode == "bust":
             path += ("&" if "?" in path else "?") + "v=preflight-" + self.tag
         elif mode == "shared":
-            path += f"?{SHARED_PARAMETER}=preflight-{self.tag}"
+            path += f"?{scenarios.SHARED_PARAMETER}=preflight-{self.tag}"
         elif mode == "admin":
             headers["Cookie"] = self.admin_cookie
         elif mode == "signup":
@@ -465,7 +462,8 @@ class Runner:
             # times and keep the best answer.
             for attempt in range(4):
                 if mode == "shared":  # a new click each time
-                    path = f"{path.partition('?')[0]}?{SHARED_PARAMETER}={attempt}"
+                    base = path.partition("?")[0]
+                    path = f"{base}?{scenarios.SHARED_PARAMETER}={attempt}"
                 again = fetch(port, path)[1]
                 if again.get("x-cache") == "hit" or again.get("x-micro-cache") == "HIT":
                     break

@@ -18,6 +18,9 @@ Modes:
 CACHED = "page cache"
 UNCACHED = "uncached"
 NOT_CACHED = "-"  # a view the page cache does not apply to
+# The "shared" mode: the article as opened from a social network's share,
+# with a new click id on every request (the page cache leaves it out).
+SHARED_PARAMETER = "fbclid"
 
 
 def build(targets):
