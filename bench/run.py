@@ -9,7 +9,8 @@
    and nginx (Debian's package, bench/nginx.conf.template) on loopback ports.
 4. Runs every scenario of bench/scenarios.py with ``wrk -t1 -c16``, after a
    short warm-up, three times interleaved with the two baselines (floor: a
-   minimal Django view; limit: the article page's HTML served by nginx).
+   minimal Django view; limit: the article page's HTML served by nginx),
+   and the CPU time each process spent per request (bench/cpu.py).
 5. Measures sending a digest (bench/digest.py) with the web servers stopped.
 6. Prints a table of medians, ratios and queries, checks the issue's targets,
    and writes the table with the machine's description to bench/README.md
@@ -38,7 +39,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common, scenarios  # noqa: E402
+from bench import common, cpu, scenarios  # noqa: E402
 
 LUA = common.BENCH / "lua"
 README = common.BENCH / "README.md"
@@ -362,6 +363,9 @@ class Runner:
         self.etag = {}
         self.tag = f"{int(time.time())}"
         self.counter = 0
+        self.meter = cpu.Meter(
+            servers.worker_pids, lambda: servers.nginx and servers.nginx.pid
+        )
 
     def port(self, scenario):
         if scenario["server"] == "nginx":
@@ -397,7 +401,11 @@ class Runner:
 
     def measure(self, scenario, duration=None):
         url, script, script_args, headers = self.command(scenario)
+        before = self.meter.reading()
         result = wrk(self.args, url, script, script_args, headers, duration)
+        # Before the drain: what wrk left in the queue is not in its count.
+        after = self.meter.reading()
+        result["cpu_ms"] = cpu.Meter.per_request(before, after, result["requests"])
         self.drain()
         return result
 
@@ -705,6 +713,10 @@ def summarize(results):
             "errors": sum(r["error_count"] for r in runs),
             "requests": sum(r["requests"] for r in runs),
             "rps_runs": [round(r["rps"], 1) for r in runs],
+            "cpu_ms": {
+                part: median([(r.get("cpu_ms") or {}).get(part) for r in runs])
+                for part in cpu.PARTS
+            },
             "by_rep": {
                 rep: statistics.mean(r["rps"] for r in runs if r.get("rep") == rep)
                 for rep in sorted({r.get("rep") for r in runs})
@@ -760,6 +772,45 @@ def table_rows(scenario_list, summary, queries, preflight=None):
                 _fmt(paired_ratio(summary, scenario["key"], "limit"), 3),
                 query_label(queries, scenario["key"]),
                 str(s["errors"]),
+            ]
+        )
+    return rows
+
+
+CPU_HEADERS = [
+    "Page",
+    "Cache",
+    *(f"{cpu.LABELS[part]} ms" for part in cpu.PARTS),
+    "total ms",
+    "floor's total ÷ total",
+]
+
+
+def cpu_rows(scenario_list, summary):
+    """CPU milliseconds per request of each part, medians over repetitions.
+
+    The last column is the ratio to the floor the page would reach if the
+    cores were the only limit: compare it with the main table's × floor.
+    """
+    totals = {}
+    for key, s in summary.items():
+        parts = [s.get("cpu_ms", {}).get(part) for part in cpu.PARTS]
+        if all(value is not None for value in parts):
+            totals[key] = sum(parts)
+    floor = totals.get("floor")
+    rows = []
+    for scenario in scenario_list:
+        key = scenario["key"]
+        if key not in totals:
+            continue
+        parts = summary[key]["cpu_ms"]
+        rows.append(
+            [
+                scenario["page"],
+                scenario["cache"],
+                *(f"{parts[part]:.2f}" for part in cpu.PARTS),
+                f"{totals[key]:.2f}",
+                _fmt(floor / totals[key], 2) if floor and totals[key] else "-",
             ]
         )
     return rows
@@ -943,7 +994,9 @@ def write_readme(text):
     README.write_text(current)
 
 
-def results_markdown(info, command, args, rows, checks, prep, digest, when):
+def results_markdown(
+    info, command, args, rows, checks, prep, digest, when, cpu_table=()
+):
     t = prep["targets"]
     counts = prep["meta"].get("newsroom", {}).get("counts", {})
     lines = [
@@ -973,6 +1026,15 @@ def results_markdown(info, command, args, rows, checks, prep, digest, when):
         markdown_table(HEADERS, rows),
         "",
     ]
+    if cpu_table:
+        lines += [
+            "CPU milliseconds per request, by process (`bench/cpu.py`; medians). "
+            "The last column is the ratio to the floor the page would reach if "
+            "the two cores were the only limit:",
+            "",
+            markdown_table(CPU_HEADERS, cpu_table),
+            "",
+        ]
     if digest:
         lines += [digest_markdown(digest), ""]
     lines += ["Targets:", "", markdown_table(["Target", "Measured", "Verdict"], checks)]
@@ -1049,7 +1111,11 @@ def render_recorded(path, write):
     }
     rows = table_rows(scenario_list, summary, record["queries"], record["preflight"])
     checks = evaluate(summary, record["queries"], record["digest"], record["preflight"])
+    cpu_table = cpu_rows(scenario_list, summary)
     print(text_table(HEADERS, rows))
+    if cpu_table:
+        print()
+        print(text_table(CPU_HEADERS, cpu_table))
     print()
     print(text_table(["Target", "Measured", "Verdict"], checks))
     if write:
@@ -1064,6 +1130,7 @@ def render_recorded(path, write):
                 prep,
                 record["digest"],
                 record["when"],
+                cpu_table,
             )
         )
         common.progress("bench/README.md updated")
@@ -1241,8 +1308,13 @@ def run(args, argv):
     else:
         shutil.rmtree(workdir, ignore_errors=True)
 
+    cpu_table = cpu_rows(scenario_list, summary)
     print()
     print(text_table(HEADERS, rows))
+    if cpu_table:
+        print()
+        print("CPU per request (see bench/cpu.py):")
+        print(text_table(CPU_HEADERS, cpu_table))
     if digest and not digest.get("error"):
         print()
         print(digest_markdown(digest))
@@ -1292,7 +1364,9 @@ def run(args, argv):
     (folder / f"{stamp}.json").write_text(json.dumps(record, indent=2, default=str))
     if not args.no_readme and not args.only:
         write_readme(
-            results_markdown(info, command, args, rows, checks, prep, digest, when)
+            results_markdown(
+                info, command, args, rows, checks, prep, digest, when, cpu_table
+            )
         )
         common.progress("bench/README.md updated")
     return 0
