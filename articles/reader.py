@@ -555,10 +555,18 @@ def _replace(text, pattern, replacement, flags=""):
 
 class FirstMention(Func):
     """Where in ``text`` (1-based) the stem of one of the words of ``terms``
-    first appears, lowercase; NULL if none does."""
+    first appears, lowercase; NULL if none does.
+
+    For a stem written in ASCII (most searches of an English newsroom) the
+    text is lowercased as ASCII (``COLLATE "C"``): the same places are
+    found, and ``lower()`` by the database's locale, which handles every
+    alphabet, costs twice as much (about 25 µs of a search's 20 snippets
+    each). Other stems get the locale's.
+    """
 
     template = (
-        "(SELECT min(NULLIF(strpos(lower(%(text)s), stem), 0))"
+        "(SELECT min(NULLIF(strpos(CASE WHEN octet_length(stem) = length(stem)"
+        ' THEN lower(%(text)s COLLATE "C") ELSE lower(%(text)s) END, stem), 0))'
         " FROM unnest(tsvector_to_array(%(stems)s)) AS stem)"
     )
     output_field = IntegerField()
@@ -576,7 +584,9 @@ class FirstMention(Func):
         (text, text_params), (stems, stems_params) = (
             compiler.compile(expression) for expression in self.get_source_expressions()
         )
+        # The text appears twice in the template (one branch runs).
         return self.template % {"text": text, "stems": stems}, (
+            *text_params,
             *text_params,
             *stems_params,
         )

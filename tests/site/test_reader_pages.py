@@ -498,6 +498,25 @@ def test_search_snippet_shows_a_match_deep_in_a_long_story(client):
     assert "…The harbour was calm.…" in card
 
 
+@pytest.mark.parametrize(
+    ("terms", "mention"),
+    [("walrus", "Walrus"), ("ärzte", "Ärzte"), ("ÉCOLE", "École")],
+)
+def test_search_snippet_finds_a_capitalised_mention(client, terms, mention):
+    """The first mention is found whatever its case, accented capitals
+    included (the snippet does not fall back to the story's opening)."""
+    filler = "<p>The council met again.</p>" * 100
+    make_article(
+        headline="Long meeting",
+        body=f"{filler}<p>{mention} spoke to the committee.</p>{filler}",
+    )
+
+    text = client.get(reverse("articles:search"), {"q": terms}).content.decode()
+
+    card = text.split("Long meeting")[1].split("</article>")[0]
+    assert f"<mark>{mention}</mark> spoke to the committee." in card
+
+
 def search_page_headlines(client, terms, page):
     text = client.get(
         reverse("articles:search"), {"q": terms, "page": page}
