@@ -301,12 +301,18 @@ def _rails_query(tag_count):
         .annotate(n=Count("pk"))
         .values("n")
     )
-    columns = (*_RAIL_FIELDS, "section__name", "picked", "shared", "same", "rail")
+    columns = (*_RAIL_FIELDS, "section_name", "picked", "shared", "same", "rail")
+    # A subquery, not a join: PostgreSQL looks the name up for the rows the
+    # LIMIT keeps, not for every candidate.
+    section_name = (
+        Section.objects.filter(pk=OuterRef("section_id")).order_by().values("name")
+    )
     related = (
         Article.objects.published()
         .exclude(pk=article)
         .filter(pk__in=candidates)
         .annotate(
+            section_name=Subquery(section_name),
             picked=Exists(picks),
             shared=Coalesce(Subquery(shared, output_field=IntegerField()), 0),
             same=Case(
@@ -324,6 +330,7 @@ def _rails_query(tag_count):
         .filter(section_id=section)
         .exclude(pk=article)
         .annotate(
+            section_name=Subquery(section_name),
             picked=Value(False),
             shared=Value(0),
             same=Value(1),
