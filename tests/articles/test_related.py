@@ -40,6 +40,8 @@ def test_picks_then_shared_tags_then_section_then_recency():
     related = reader.related_stories(story)
 
     assert related == [picked, two_tags, one_tag_new, one_tag_old, same_section]
+    # Each shows its own section's name beside its headline.
+    assert [story.section_name for story in related] == [sport.name] * 4 + [news.name]
 
 
 def test_a_popular_tag_does_not_crowd_out_a_rare_one():
@@ -81,3 +83,4 @@ def test_more_from_the_section_leaves_out_the_story_and_the_related_ones():
     assert related not in more and story not in more
     assert more == [a for a in newest if a not in rail][: reader.MORE_COUNT]
     assert len(more) == reader.MORE_COUNT
+    assert {story.section_name for story in rail + more} == {news.name}
