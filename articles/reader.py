@@ -298,7 +298,9 @@ def _rails_query(tag_count):
             object_id=OuterRef("pk"),
         )
         .values("object_id")
-        .annotate(n=Count("pk"))
+        # COUNT(*), not of a column outside the (content type, object, tag)
+        # unique index: counted from the index alone.
+        .annotate(n=Count("*"))
         .values("n")
     )
     columns = (*_RAIL_FIELDS, "section_name", "picked", "shared", "same", "rail")
