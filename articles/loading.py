@@ -21,7 +21,8 @@ from django.db.models import OuterRef
 from django.db.models.functions import JSONObject
 
 from articles.models import Article, Author, Byline, Photo, Section
-from newsroom.compiled import load
+from newsroom.compiled import loader
+from newsroom.models import instance_maker
 
 _SECTION = Article._meta.get_field("section")
 _LEAD_PHOTO = Article._meta.get_field("lead_photo")
@@ -104,6 +105,11 @@ def _section_fields(body):
 def load_stories(rows, using, *, body, photo):
     """``(story, extra columns)`` for each row selected by ``story_columns()``."""
     article_names, section_names, photo_names = _names(body, photo)
+    make_article = loader(Article, article_names, using)
+    make_section = loader(Section, section_names, using)
+    make_photo = loader(Photo, photo_names, using) if photo else None
+    make_byline = json_loader(Byline, using)
+    make_author = json_loader(Author, using, only=_BYLINE_AUTHOR)
     loaded = []
     # A list shows a dozen sections and a few writers many times over: one
     # instance of each per list.
@@ -111,10 +117,10 @@ def load_stories(rows, using, *, body, photo):
     authors = {}
     for row in rows:
         columns = iter(row)
-        article = load(Article, article_names, _take(columns, article_names), using)
+        article = make_article(_take(columns, article_names))
         values = _take(columns, section_names)
         if values[0] not in sections:
-            sections[values[0]] = load(Section, section_names, values, using)
+            sections[values[0]] = make_section(values)
         # As select_related() does: the related object goes straight into
         # the instance's cache (its key is already set), without the checks
         # of assigning it through the descriptor.
@@ -123,16 +129,14 @@ def load_stories(rows, using, *, body, photo):
             values = _take(columns, photo_names)
             lead_photo = None
             if values[0] is not None:
-                lead_photo = load(Photo, photo_names, values, using)
+                lead_photo = make_photo(values)
             _LEAD_PHOTO.set_cached_value(article, lead_photo)
         article.ordered_bylines = []
         for data in decode(next(columns)):
-            byline = from_json(Byline, data, using)
+            byline = make_byline(data)
             author = authors.get(byline.author_id)
             if author is None:
-                author = authors[byline.author_id] = from_json(
-                    Author, data["author"], using, only=_BYLINE_AUTHOR
-                )
+                author = authors[byline.author_id] = make_author(data["author"])
             _AUTHOR.set_cached_value(byline, author)
             article.ordered_bylines.append(byline)
         loaded.append((article, list(columns)))
@@ -157,15 +161,23 @@ def decode(array):
     return [json.loads(item) for item in array]
 
 
-def from_json(model, data, using, only=None):
-    """A ``model`` instance from a ``JSONObject(**json_columns(model, only=only))``;
-    ``only`` is a frozenset, and the fields not in it are deferred."""
+def json_loader(model, using, only=None):
+    """``make(data)``: a ``model`` instance from a
+    ``JSONObject(**json_columns(model, only=only))``, for the objects of one
+    batch (the model's way of loading is looked up once, see
+    ``newsroom.compiled.loader()``). ``only`` is a frozenset, and the fields
+    not in it are deferred."""
     names, parsers = _json_plan(model, only)
-    values = [data[name] for name in names]
-    for index, parse in parsers:
-        if values[index] is not None:
-            values[index] = parse(values[index])
-    return model.from_db(using, names, values)
+    make = instance_maker(model, using)
+
+    def make_from_json(data):
+        values = [data[name] for name in names]
+        for index, parse in parsers:
+            if values[index] is not None:
+                values[index] = parse(values[index])
+        return make(names, values)
+
+    return make_from_json
 
 
 @functools.cache

@@ -52,7 +52,7 @@ from taggit.models import Tag, TaggedItem
 from articles import loading
 from articles.caching import PAGE_TTL, content_version
 from articles.models import SEARCH_CONFIG, Article, Correction, Section
-from newsroom.compiled import CompiledQuery, InArray, Param, load
+from newsroom.compiled import CompiledQuery, InArray, Param, loader
 
 PER_PAGE = 20
 LATEST_PER_SECTION = 4
@@ -84,11 +84,11 @@ def front_page():
     sections with the ids of their latest stories, and those stories.
     """
     featured = cards("featured")
-    using = _FRONT_SECTIONS.using()
     names = [f.attname for f in Section._meta.concrete_fields]
+    make_section = loader(Section, names, _FRONT_SECTIONS.using())
     sections = []
     for *values, latest_ids in _FRONT_SECTIONS.rows(featured=[a.pk for a in featured]):
-        sections.append((load(Section, names, values, using), latest_ids))
+        sections.append((make_section(values), latest_ids))
     by_section = {section.pk: [] for section, _ in sections}
     ids = [pk for _, latest_ids in sections for pk in latest_ids]
     for article in sorted(cards("by-id", ids=ids), key=_newest_first):
@@ -208,13 +208,12 @@ def _load_story(rows):
     for article, (corrections, tags) in loading.load_stories(
         rows, using, body=True, photo=True
     ):
+        make_correction = loading.json_loader(Correction, using)
+        make_tag = loading.json_loader(Tag, using)
         article.correction_list = [
-            loading.from_json(Correction, data, using)
-            for data in loading.decode(corrections)
+            make_correction(data) for data in loading.decode(corrections)
         ]
-        article.tag_list = [
-            loading.from_json(Tag, data, using) for data in loading.decode(tags)
-        ]
+        article.tag_list = [make_tag(data) for data in loading.decode(tags)]
         return article
     return None
 
@@ -245,13 +244,13 @@ def rails(article):
         tags=tag_ids,
         **values,
     )
-    using = _RAILS.using()
-    related = [_rail_story(row, using) for row in rows if row[-1] == _RELATED_RAIL]
+    make = loader(Article, _RAIL_FIELDS, _RAILS.using())
+    related = [_rail_story(row, make) for row in rows if row[-1] == _RELATED_RAIL]
     seen = {story.pk for story in related}
     # The section's newest come with room for the related ones to be left
     # out: only those shown become stories.
     newest = [row for row in rows if row[-1] == _SECTION_RAIL and row[0] not in seen]
-    more = [_rail_story(row, using) for row in newest[:MORE_COUNT]]
+    more = [_rail_story(row, make) for row in newest[:MORE_COUNT]]
     return related, more
 
 
@@ -354,9 +353,8 @@ _RELATED_RAIL, _SECTION_RAIL = 1, 2
 _RAILS = CompiledQuery(Article, _rails_query)
 
 
-def _rail_story(row, using):
-    fields = row[: len(_RAIL_FIELDS)]
-    story = load(Article, _RAIL_FIELDS, fields, using)
+def _rail_story(row, make):
+    story = make(row[: len(_RAIL_FIELDS)])
     story.section_name = row[len(_RAIL_FIELDS)]
     return story
 

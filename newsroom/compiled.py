@@ -36,6 +36,8 @@ from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import BooleanField, Expression, Func
 
+from newsroom.models import instance_maker
+
 
 class Param(Expression):
     """A named placeholder for a value given when a ``CompiledQuery`` runs."""
@@ -149,21 +151,30 @@ class _PreparingCursor(ServerBindingCursor):
         return super().execute(query, params, prepare=True, binary=binary)
 
 
-def load(model, field_names, values, using):
-    """A ``model`` instance from a compiled query's columns.
+def loader(model, field_names, using):
+    """``make(values)``: a ``model`` instance from a compiled query's
+    columns, for the rows of one batch.
 
     ``field_names`` are attnames in the model's field order (what
     ``Model.from_db()`` expects); the fields' own database converters are
-    applied first, as the ORM would (a ``JSONField`` arrives as text).
+    applied first, as the ORM would (a ``JSONField`` arrives as text). The
+    converters and the model's way of loading (``instance_maker()``) are
+    looked up once for the batch.
     """
+    make = instance_maker(model, using)
     converters = _converters(model, tuple(field_names), using)
-    if converters:
-        connection = connections[using]
+    if not converters:
+        return functools.partial(make, field_names)
+    connection = connections[using]
+
+    def make_converted(values):
         values = list(values)
         for index, field, convert in converters:
             if values[index] is not None:
                 values[index] = convert(values[index], field, connection)
-    return model.from_db(using, field_names, values)
+        return make(field_names, values)
+
+    return make_converted
 
 
 @functools.cache

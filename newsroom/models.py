@@ -27,19 +27,20 @@ class DirectLoadModel(models.Model):
     ``from_db()`` sets; fields not loaded are left out, as deferred fields
     are. Otherwise (a receiver of either signal for the model, a custom
     ``__init__``, a field descriptor that does more than store the value,
-    such as ``ImageField``'s) it is Django's own.
+    such as ``ImageField``'s) it is Django's own. The reader's lists load
+    through ``instance_maker()``, which asks the signals once a list.
     """
 
     class Meta:
         abstract = True
 
     @classmethod
-    def from_db(cls, db, field_names, values, *, fetch_mode=None):
-        if (
-            not _loads_directly(cls)
-            or pre_init.has_listeners(cls)
-            or post_init.has_listeners(cls)
-        ):
+    def from_db(cls, db, field_names, values, *, fetch_mode=None, direct=None):
+        """As Django's; ``direct`` is ``loads_directly()`` when the caller
+        asked it once for a batch of rows (see ``instance_maker()``)."""
+        if direct is None:
+            direct = cls.loads_directly()
+        if not direct:
             return super().from_db(db, field_names, values, fetch_mode=fetch_mode)
         instance = cls.__new__(cls)
         state = instance._state = ModelState()
@@ -51,6 +52,30 @@ class DirectLoadModel(models.Model):
         # loaders pass them so), matched by name rather than by position.
         instance.__dict__.update(zip(field_names, values, strict=True))
         return instance
+
+    @classmethod
+    def loads_directly(cls):
+        """Whether ``from_db()`` may leave ``__init__`` out now: the model
+        allows it and no ``pre_init`` or ``post_init`` receiver listens to
+        it (asking the two signals costs half of loading an instance
+        directly)."""
+        return (
+            _loads_directly(cls)
+            and not pre_init.has_listeners(cls)
+            and not post_init.has_listeners(cls)
+        )
+
+
+def instance_maker(model, db):
+    """``make(field_names, values)``, the same as ``model.from_db(db,
+    field_names, values)``, for the rows of one batch (a list's stories,
+    their sections...): a ``DirectLoadModel`` asks its signals once here
+    instead of once a row. A receiver connected while a batch is being
+    loaded sees the instances of later batches only.
+    """
+    if issubclass(model, DirectLoadModel):
+        return functools.partial(model.from_db, db, direct=model.loads_directly())
+    return functools.partial(model.from_db, db)
 
 
 @functools.cache

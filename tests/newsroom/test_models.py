@@ -6,9 +6,10 @@ from django.db import models
 from django.db.models.signals import post_init
 from django.test.utils import isolate_apps
 
-from articles.models import Article, Section
+from articles import reader
+from articles.models import Article, Byline, Section
 from newsroom.models import DirectLoadModel
-from tests.factories import make_article, make_section
+from tests.factories import make_article, make_author, make_section
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +87,28 @@ def test_a_post_init_receiver_still_sees_every_loaded_instance():
 
     assert seen == [loaded]
     assert loaded.name == section.name
+
+
+def test_receivers_see_the_stories_and_bylines_the_reader_pages_load():
+    """The reader's loaders ask the signals once a list, not once a row:
+    a receiver connected before a page loads sees every instance of it."""
+    article = make_article(authors=[make_author(), make_author()])
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(receiver, sender=Article)
+    post_init.connect(receiver, sender=Byline)
+    try:
+        story = reader.story(article.url_date, article.slug)
+    finally:
+        post_init.disconnect(receiver, sender=Article)
+        post_init.disconnect(receiver, sender=Byline)
+
+    assert seen[0] == story
+    assert seen[1:] == story.ordered_bylines and len(seen) == 3
+    assert story.headline == article.headline
 
 
 @isolate_apps("newsroom")
