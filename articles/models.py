@@ -85,7 +85,20 @@ class Section(DirectLoadModel):
         return self.name
 
     def get_absolute_url(self):
-        return slug_reverse("articles:section", self.slug)
+        return self.path
+
+    @property
+    def path(self):
+        """The section's address. A list links each of its stories' section,
+        and one instance stands for a section throughout a list: worked out
+        once per instance (and slug)."""
+        memo = self.__dict__.get("_path_memo")
+        if memo is None or memo[0] != self.slug:
+            memo = self._path_memo = (
+                self.slug,
+                slug_reverse("articles:section", self.slug),
+            )
+        return memo[1]
 
 
 class Photo(models.Model):

@@ -167,6 +167,19 @@ def test_article_page_queries_are_fixed(client, media):
     assert counts[1] <= 6
 
 
+def test_a_card_links_its_story_and_its_section(client):
+    sport = make_section(name="Sport", slug="sport")
+    story = make_article(section=sport, headline="Cup final")
+
+    html = client.get("/").content.decode()
+
+    assert '<p class="kicker"><a href="/section/sport/">Sport</a></p>' in html
+    assert f'<a href="{story.get_absolute_url()}">Cup final</a>' in html
+    # A section's address follows its slug, on the same instance too.
+    sport.slug = "sports"
+    assert sport.get_absolute_url() == sport.path == "/section/sports/"
+
+
 def test_home_page_queries_are_fixed(client, media):
     """The front page with 100 stories runs as many queries as with 10."""
     sections = [make_section() for _ in range(5)]
