@@ -17,8 +17,8 @@ PostgreSQL's work is not counted (it is another process); ``bench/profile.py``
 shows the queries.
 
 The argument is a scenario key from bench/scenarios.py whose requests are
-GETs (``article-u``, ``home-u``, ``search-common``, ``admin``, ``floor``...),
-``signup`` (the newsletter signup POST, a new address each time, with a valid
+GETs (``article-u``, ``home-u``, ``search-common``, ``admin``, ``floor``,
+``article-shared-c`` with a new ``?fbclid=`` each time...), ``signup`` (the newsletter signup POST, a new address each time, with a valid
 CSRF cookie and token as in the benchmark), or a path starting with ``/``.
 """
 
@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common  # noqa: E402
 
 WARM_UP = 50
-_MODES = {"fixed", "bust", "random", "admin", "signup"}
+_MODES = {"fixed", "bust", "shared", "random", "admin", "signup"}
 _NGINX = {"limit", "proxy"}  # served by nginx, not by Django
 
 
@@ -154,8 +154,11 @@ def run(page, requests):
             )  # fmt: skip
         if scenario["mode"] == "random":
             path = chooser.choice(paths)
-        if scenario["mode"] in ("random", "bust"):
-            path += ("&" if "?" in path else "?") + f"v={uuid.uuid4().hex}"
+        if scenario["mode"] in ("random", "bust", "shared"):
+            # As the wrk scripts do: a new value per request, under the
+            # shared-link parameter for "shared" (a page-cache hit).
+            name = scenarios.SHARED_PARAMETER if scenario["mode"] == "shared" else "v"
+            path += ("&" if "?" in path else "?") + f"{name}={uuid.uuid4().hex}"
         path, _, query = path.partition("?")
         environ = {
             "REQUEST_METHOD": method,

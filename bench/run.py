@@ -884,11 +884,15 @@ def evaluate(summary, queries, digest, preflight=None):
         if value is None:
             checks.append([label, "not measured", "-"])
             return
+        shown = _fmt(value)
         if value >= minimum:
             verdict = "met"
         else:
-            verdict = f"MISSED by {100 * (1 - value / minimum):.0f}%"
-        checks.append([label, f"{_fmt(value)}{detail}", verdict])
+            short = 100 * (1 - value / minimum)
+            verdict = f"MISSED by {short:.0f}%" if short >= 0.5 else "MISSED by <1%"
+            if shown == _fmt(minimum):
+                shown = _fmt(value, 3)  # 0.899, not "0.90", for a 0.90 target
+        checks.append([label, f"{shown}{detail}", verdict])
 
     def at_most(label, value, maximum, detail=""):
         if value is None:
