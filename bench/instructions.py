@@ -18,8 +18,9 @@ shows the queries.
 
 The argument is a scenario key from bench/scenarios.py whose requests are
 GETs (``article-u``, ``home-u``, ``search-common``, ``admin``, ``floor``,
-``article-shared-c`` with a new ``?fbclid=`` each time...), ``signup`` (the newsletter signup POST, a new address each time, with a valid
-CSRF cookie and token as in the benchmark), or a path starting with ``/``.
+``article-shared-c`` with a new ``?fbclid=`` each time...), ``signup`` (the
+newsletter signup POST, a new address each time, with a valid CSRF cookie
+and token as in the benchmark), or a path starting with ``/``.
 """
 
 import argparse
