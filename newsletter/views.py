@@ -10,7 +10,6 @@ from functools import wraps
 from django.conf import settings
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -21,6 +20,7 @@ from newsletter import services
 from newsletter.forms import SignupForm
 from newsletter.models import Digest
 from newsroom import ratelimit
+from newsroom.site import cached_reverse
 
 SIGNUP_PAGE_SOURCE = "newsletter page"
 
@@ -98,7 +98,8 @@ def subscribe(request):
 
 
 def _to_check_inbox():
-    return HttpResponseSeeOther(reverse("newsletter:check-inbox"))
+    # Every signup ends here: the address is reversed once per process.
+    return HttpResponseSeeOther(cached_reverse("newsletter:check-inbox"))
 
 
 @never_cache
