@@ -89,16 +89,9 @@ class Section(DirectLoadModel):
 
     @property
     def path(self):
-        """The section's address. A list links each of its stories' section,
-        and one instance stands for a section throughout a list: worked out
-        once per instance (and slug)."""
-        memo = self.__dict__.get("_path_memo")
-        if memo is None or memo[0] != self.slug:
-            memo = self._path_memo = (
-                self.slug,
-                slug_reverse("articles:section", self.slug),
-            )
-        return memo[1]
+        """The section's address (a property: templates read it without a
+        call, which Jinja2 makes through its context)."""
+        return slug_reverse("articles:section", self.slug)
 
 
 class Photo(models.Model):
