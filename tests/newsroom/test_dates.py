@@ -1,6 +1,7 @@
 """time(): the <time> element readers see under every date."""
 
 import datetime
+from types import SimpleNamespace
 
 import pytest
 from django.template import Context, Template, engines
@@ -45,6 +46,30 @@ def test_a_time_is_shown_in_the_current_time_zone():
         '<time datetime="2025-12-31T22:30:00-05:00">31 December 2025</time>'
     )
     assert utc == '<time datetime="2026-01-01T03:30:00+00:00">1 January 2026</time>'
+
+
+def test_a_card_from_an_imported_macro_shows_the_zone_of_its_render():
+    """Cards come from a macro the page imports (a module Jinja2 keeps between
+    renders): the zone is the one of the render, not of an earlier one."""
+    story = SimpleNamespace(
+        path="/2026/01/01/story/",
+        section=SimpleNamespace(path="/section/city/", name="City"),
+        headline="Story",
+        dek="",
+        snippet="",
+        ordered_bylines=[],
+        first_published_at=NEW_YEAR_UTC,
+        lead_photo=None,
+    )
+    page = '{% from "includes/article_card.html" import cards %}{{ cards(stories) }}'
+    with timezone.override("America/New_York"):
+        new_york = render(page, stories=[story])
+    with timezone.override("UTC"):
+        utc = render(page, stories=[story])
+    assert '<time datetime="2025-12-31T22:30:00-05:00">31 December 2025</time>' in (
+        new_york
+    )
+    assert '<time datetime="2026-01-01T03:30:00+00:00">1 January 2026</time>' in utc
 
 
 def test_nothing_for_no_date():
