@@ -34,11 +34,7 @@ def picture_context(photo, sizes="100vw", loading="lazy", css_class=""):
     }
     if not photo:
         return context
-    storage = photo.image.storage
-
-    def url(name):
-        return media_url(storage, name)
-
+    url = media_url_maker(photo.image.storage)
     by_format = {"webp": [], "jpeg": []}
     for rendition in sorted(photo.renditions or [], key=lambda r: r["width"]):
         by_format.get(rendition["format"], []).append(rendition)
@@ -76,9 +72,18 @@ def media_url(storage, name):
     Other storages are asked every time: S3's addresses, for one, are signed
     and expire.
     """
+    return media_url_maker(storage)(name)
+
+
+def media_url_maker(storage):
+    """``url(name)``: ``media_url(storage, name)`` for the files of one photo.
+
+    The default storage is a lazy object, whose every attribute costs a
+    proxy call: it is asked once per photo, not once per rendition.
+    """
     if storage.__class__.url is FileSystemStorage.url:
-        return _local_url(storage.base_url, name)
-    return storage.url(name)
+        return functools.partial(_local_url, storage.base_url)
+    return storage.url
 
 
 @functools.lru_cache(maxsize=8192)
