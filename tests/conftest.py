@@ -106,12 +106,15 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    """Each test starts with an empty cache and no remembered content version."""
+    """Each test starts with an empty cache and no remembered content version
+    (nor anything remembered for one: each test's database starts again from
+    the same versions)."""
     from django.core.cache import cache
 
-    from articles import caching
+    from articles import caching, context_processors
 
     cache.clear()
     caching._local.memo = None
+    context_processors._LINKS.clear()
     yield
     caching._local.memo = None

@@ -287,6 +287,25 @@ def test_cached_front_page_shows_a_new_story_at_once(
     assert b"Breaking story" in client.get("/").content
 
 
+def test_the_navigation_shows_a_renamed_or_new_section_at_once(
+    client, django_capture_on_commit_callbacks
+):
+    """Every page's navigation lists the sections: a desk renamed or opened
+    is there on the next page, however recently the links were shown."""
+    search = reverse("articles:search")  # never page-cached
+    with django_capture_on_commit_callbacks(execute=True):
+        section = make_section(name="Metro", slug="metro")
+    assert '<a href="/section/metro/">Metro</a>' in client.get(search).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        section.name = "City"
+        section.save()
+        make_section(name="Climate", slug="climate")
+    page = client.get(search).content.decode()
+    assert '<a href="/section/metro/">City</a>' in page
+    assert ">Metro<" not in page
+    assert '<a href="/section/climate/">Climate</a>' in page
+
+
 def test_scheduled_story_appears_when_its_time_comes(
     client, django_capture_on_commit_callbacks
 ):
