@@ -23,10 +23,10 @@ import functools
 import unicodedata
 
 import jinja2
+from django.conf import settings
 from django.template import defaultfilters
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
-from django.utils.timezone import template_localtime
 from django.utils.translation import get_language
 from jinja2 import ChainableUndefined, Environment
 from markupsafe import Markup, escape
@@ -79,8 +79,9 @@ class Template(jinja2.Template):
 
     Django keeps both in asgiref locals, and reading them costs more than the
     rest of a remembered ``time()``: the front page shows 53 dates, and
-    reading the two for each was 4% of its instructions. ``time()`` takes
-    them from the render it is part of; called outside one, it reads them.
+    reading the two for each was 4% of its instructions. ``time()`` and the
+    ``date`` filter take them from the render they are part of; called
+    outside one, they read them.
     """
 
     def render(self, *args, **kwargs):
@@ -89,6 +90,22 @@ class Template(jinja2.Template):
             return super().render(*args, **kwargs)
         finally:
             _render_locale.reset(token)
+
+
+def _current_locale():
+    """``(time zone, language)`` of the current render, or the current ones."""
+    return _render_locale.get() or (timezone.get_current_timezone(), get_language())
+
+
+def _in_zone(value, zone):
+    """``template_localtime(value)``, in ``zone`` rather than the current one."""
+    if (
+        settings.USE_TZ
+        and timezone.is_aware(value)
+        and getattr(value, "convert_to_local_time", True)
+    ):
+        return timezone.localtime(value, zone)
+    return value
 
 
 def url(viewname, *args, **kwargs):
@@ -100,7 +117,7 @@ def url(viewname, *args, **kwargs):
 def date(value, format=None):
     """Django's ``date`` filter, in the current time zone."""
     if isinstance(value, datetime.datetime):
-        value = template_localtime(value)
+        value = _in_zone(value, _current_locale()[0])
         if format == "c":  # ISO 8601, as Django's "c" is: the common case, fast
             return value.isoformat()
     return defaultfilters.date(value, format)
@@ -152,10 +169,7 @@ def time_element(value, format="j F Y"):
     """
     if not value:
         return ""
-    zone, language = _render_locale.get() or (
-        timezone.get_current_timezone(),
-        get_language(),
-    )
+    zone, language = _current_locale()
     if not isinstance(value, datetime.datetime):
         zone = None
     return _time_element(value, zone, format, language)
@@ -168,7 +182,7 @@ def _time_element(value, zone, format, language):
     # a list shows the same stories' dates to every reader, so each is
     # converted and formatted once per process, not once per request.
     if zone is not None:
-        value = template_localtime(value)
+        value = _in_zone(value, zone)
     return format_html(
         '<time datetime="{}">{}</time>',
         value.isoformat(),
