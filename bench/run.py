@@ -68,6 +68,14 @@ def parse_args(argv=None):
     parser.add_argument(
         "--reps", type=int, default=int(env("BENCH_REPS", "3")), help="default 3"
     )
+    parser.add_argument(
+        "--adjacent-floor",
+        type=int,
+        default=int(env("BENCH_ADJACENT_FLOOR", "2")),
+        help="seconds of floor measured after every page, which each page's "
+        "ratios are taken against (BENCH_ADJACENT_FLOOR, default 2; 0: the "
+        "floor at the start and end of each repetition only)",
+    )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
@@ -722,6 +730,18 @@ def summarize(results):
                 for rep in sorted({r.get("rep") for r in runs})
             },
         }
+        # Each measurement over the floor measured on either side of it
+        # (--adjacent-floor); the floor is 1 against itself.
+        adjacent = {}
+        for r in runs:
+            if key == "floor":
+                adjacent.setdefault(r.get("rep"), []).append(1.0)
+            elif r.get("floor_rps"):
+                adjacent.setdefault(r.get("rep"), []).append(r["rps"] / r["floor_rps"])
+        if adjacent:
+            summary[key]["by_rep_floors"] = {
+                rep: statistics.mean(values) for rep, values in adjacent.items()
+            }
     return summary
 
 
@@ -729,10 +749,16 @@ def paired_ratio(summary, key, baseline):
     """Median over repetitions of key's req/s over baseline's in the same one.
 
     Pairing by repetition keeps a machine whose speed drifts during the run
-    (other work starting or stopping) from skewing the ratios.
+    (other work starting or stopping) from skewing the ratios. Where both
+    were measured with the floor beside them (``--adjacent-floor``), each is
+    first taken over the floor measured on either side of it: the machine's
+    speed moves within a repetition too, by a fifth in a minute.
     """
-    a = (summary.get(key) or {}).get("by_rep") or {}
-    b = (summary.get(baseline) or {}).get("by_rep") or {}
+    a = (summary.get(key) or {}).get("by_rep_floors")
+    b = (summary.get(baseline) or {}).get("by_rep_floors")
+    if not (a and b):
+        a = (summary.get(key) or {}).get("by_rep") or {}
+        b = (summary.get(baseline) or {}).get("by_rep") or {}
     ratios = [a[rep] / b[rep] for rep in a if rep in b and b[rep]]
     return statistics.median(ratios) if ratios else None
 
@@ -1025,7 +1051,13 @@ def results_markdown(
         "",
         f"`wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s` after "
         f"{args.warmup:g}s of warm-up; {args.reps} repetitions interleaved, "
-        "medians. Ratios are to the floor and the limit measured in the same run.",
+        "medians. Ratios are to the floor and the limit measured in the same run"
+        + (
+            f", each page taken over the floor measured for "
+            f"{args.adjacent_floor:g}s on either side of it."
+            if getattr(args, "adjacent_floor", 0)
+            else "."
+        ),
         "",
         markdown_table(HEADERS, rows),
         "",
@@ -1233,8 +1265,11 @@ def run(args, argv):
         results = {s["key"]: [] for s in scenario_list}
         total = len(scenario_list) * args.reps
         done = 0
+        floor = next((s for s in scenario_list if s["key"] == "floor"), None)
+        adjacent = args.adjacent_floor if floor else 0
         for rep in range(1, args.reps + 1):
             prewarm(url)
+            floor_before = None
             for scenario in scenario_list:
                 if args.warmup > 0:
                     runner.measure(scenario, duration=args.warmup)
@@ -1249,15 +1284,29 @@ def run(args, argv):
                 errors = (
                     f", {result['error_count']} errors" if result["error_count"] else ""
                 )
+                beside = ""
+                if scenario is floor:
+                    floor_before = result["rps"]
+                elif adjacent:
+                    # The floor again at once: the machine's speed drifts by
+                    # a fifth within a minute, and each page is compared
+                    # with the floor measured on either side of it.
+                    after = runner.measure(floor, duration=adjacent)
+                    after["rep"] = rep
+                    after["adjacent"] = True
+                    results["floor"].append(after)
+                    sides = [v for v in (floor_before, after["rps"]) if v]
+                    result["floor_rps"] = statistics.mean(sides)
+                    floor_before = after["rps"]
+                    beside = f"  × floor {_fmt(result['rps'] / result['floor_rps'])}"
                 common.progress(
                     f"rep {rep}/{args.reps} [{done}/{total}] {scenario['key']:<14} "
                     f"{result['rps']:8.1f} req/s  p50 {result['p50_us'] / 1000:7.1f} ms"
-                    f"  p99 {result['p99_us'] / 1000:7.1f} ms{errors}"
+                    f"  p99 {result['p99_us'] / 1000:7.1f} ms{errors}{beside}"
                 )
-                if scenario is scenario_list[-1] and "floor" in results:
+                if scenario is scenario_list[-1] and floor and not adjacent:
                     # The floor once more at the end of each repetition: the
                     # machine's state drifts, and every page is compared to it.
-                    floor = next(s for s in scenario_list if s["key"] == "floor")
                     if args.warmup > 0:
                         runner.measure(floor, duration=args.warmup)
                     again = runner.measure(floor)
