@@ -752,7 +752,8 @@ def paired_ratio(summary, key, baseline):
     (other work starting or stopping) from skewing the ratios. Where both
     were measured with the floor beside them (``--adjacent-floor``), each is
     first taken over the floor measured on either side of it: the machine's
-    speed moves within a repetition too, by a fifth in a minute.
+    speed moves within a repetition too (the floor by up to 15% in one of
+    three minutes).
     """
     a = (summary.get(key) or {}).get("by_rep_floors")
     b = (summary.get(baseline) or {}).get("by_rep_floors")
@@ -1288,8 +1289,8 @@ def run(args, argv):
                 if scenario is floor:
                     floor_before = result["rps"]
                 elif adjacent:
-                    # The floor again at once: the machine's speed drifts by
-                    # a fifth within a minute, and each page is compared
+                    # The floor again at once: the machine's speed drifts
+                    # within a repetition too, and each page is compared
                     # with the floor measured on either side of it.
                     after = runner.measure(floor, duration=adjacent)
                     after["rep"] = rep
