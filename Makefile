@@ -108,6 +108,7 @@ bench: install bench-tools
 
 # wrk and nginx from Debian when we may (as for Chromium). Debian starts the
 # nginx service on install; the benchmark runs its own, so stop that one.
+# py-spy from bench/requirements.lock, into the project's environment.
 bench-tools:
 	@missing=""; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
@@ -122,6 +123,8 @@ bench-tools:
 			esac; \
 		else echo "The benchmark needs$$missing: sudo apt-get install$$missing" >&2; exit 1; fi; \
 	fi
+	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r bench/requirements.lock 2>&1 \
+		| { grep -v "is ignored: it is neither a file nor a directory" || true; }; test $${PIPESTATUS[0]} -eq 0
 
 # The PostgreSQL restart and backup/restore tests alone (make test runs them too).
 test-faults: install

@@ -95,6 +95,13 @@ def parse_args(argv=None):
         help="comma-separated scenario keys to record with py-spy (first rep)",
     )
     parser.add_argument(
+        "--no-profile-missed",
+        dest="profile_missed",
+        action="store_false",
+        help="do not measure each page that missed its target once more under "
+        "py-spy (by default it is, and the profile goes into the report)",
+    )
+    parser.add_argument(
         "--digest",
         choices=["auto", "skip", "full"],
         default=env("BENCH_DIGEST", "auto"),
@@ -514,16 +521,18 @@ class Profiler:
         self.processes = []
         self.summaries = {}
 
-    def start(self, key):
-        self.processes = []
-        if key not in self.keys or not shutil.which(
-            "py-spy", path=str(common.VENV_BIN) + os.pathsep + os.environ["PATH"]
-        ):
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        py_spy = shutil.which(
+    @staticmethod
+    def available():
+        return shutil.which(
             "py-spy", path=str(common.VENV_BIN) + os.pathsep + os.environ["PATH"]
         )
+
+    def start(self, key):
+        self.processes = []
+        py_spy = self.available()
+        if key not in self.keys or not py_spy:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
         for pid in self.servers.worker_pids():
             out = self.folder / f"{key}-{pid}.txt"
             self.processes.append(
@@ -890,8 +899,12 @@ def markdown_table(headers, rows):
     return "\n".join(out)
 
 
-def evaluate(summary, queries, digest, preflight=None):
-    """The issue's targets: (target, measured, verdict)."""
+def evaluate(summary, queries, digest, preflight=None, missed=None):
+    """The issue's targets: (target, measured, verdict).
+
+    ``missed``, a list, receives the scenario key of each page that misses
+    its target (to be profiled).
+    """
     checks = []
     broken = {
         key: check["status"]
@@ -904,7 +917,7 @@ def evaluate(summary, queries, digest, preflight=None):
             raise Broken(key, broken[key])
         return (summary.get(key) or {}).get("rps")
 
-    def at_least(label, value, minimum, detail=""):
+    def at_least(label, value, minimum, detail="", key=None):
         if isinstance(value, Broken):
             checks.append([label, "invalid", str(value)])
             return
@@ -919,6 +932,8 @@ def evaluate(summary, queries, digest, preflight=None):
             verdict = f"MISSED by {short:.0f}%" if short >= 0.5 else "MISSED by <1%"
             if shown == _fmt(minimum):
                 shown = _fmt(value, 3)  # 0.899, not "0.90", for a 0.90 target
+            if key and missed is not None:
+                missed.append(key)
         checks.append([label, f"{shown}{detail}", verdict])
 
     def at_most(label, value, maximum, detail=""):
@@ -939,7 +954,12 @@ def evaluate(summary, queries, digest, preflight=None):
             return error
         return paired_ratio(summary, key_a, key_b)
 
-    at_least("Article uncached ≥ 0.20 × floor", ratio("article-u", "floor"), 0.20)
+    at_least(
+        "Article uncached ≥ 0.20 × floor",
+        ratio("article-u", "floor"),
+        0.20,
+        key="article-u",
+    )
     article_q = queries.get("article-u")
     numbers = list(queries.get("article-shapes", {}).values())
     if isinstance(article_q, dict):
@@ -950,7 +970,9 @@ def evaluate(summary, queries, digest, preflight=None):
         worst,
         6,
     )
-    at_least("Home uncached ≥ 0.15 × floor", ratio("home-u", "floor"), 0.15)
+    at_least(
+        "Home uncached ≥ 0.15 × floor", ratio("home-u", "floor"), 0.15, key="home-u"
+    )
     for key in (
         "home-c",
         "article-c",
@@ -962,8 +984,15 @@ def evaluate(summary, queries, digest, preflight=None):
         "feed-c",
         "news-sitemap-c",
     ):
-        at_least(f"{key} (page cache) ≥ 0.90 × floor", ratio(key, "floor"), 0.90)
-    at_least("304 answer ≥ 0.95 × floor", ratio("article-304", "floor"), 0.95)
+        at_least(
+            f"{key} (page cache) ≥ 0.90 × floor", ratio(key, "floor"), 0.90, key=key
+        )
+    at_least(
+        "304 answer ≥ 0.95 × floor",
+        ratio("article-304", "floor"),
+        0.95,
+        key="article-304",
+    )
     at_least(
         "Article via nginx micro-cache ≥ 0.80 × limit",
         ratio("proxy", "limit"),
@@ -973,18 +1002,21 @@ def evaluate(summary, queries, digest, preflight=None):
         "Section p.1,000 ≥ 0.8 × p.1 (uncached)",
         ratio("section1000-u", "section1-u"),
         0.8,
+        key="section1000-u",
     )
     for key in ("search-common", "search-rare"):
         at_least(
             f"{key} ≥ 0.5 × article uncached",
             ratio(key, "article-u"),
             0.5,
+            key=key,
         )
     for key in ("admin", "admin-search"):
         at_least(
             f"{key} ≥ 0.25 × article uncached",
             ratio(key, "article-u"),
             0.25,
+            key=key,
         )
     signup_errors = (summary.get("signup") or {}).get("errors")
     at_least(
@@ -992,6 +1024,7 @@ def evaluate(summary, queries, digest, preflight=None):
         ratio("signup", "floor"),
         0.25,
         f", {signup_errors} errors" if signup_errors is not None else "",
+        key="signup",
     )
     if signup_errors:
         checks[-1][2] = f"{signup_errors} ERRORS"
@@ -1026,7 +1059,7 @@ def write_readme(text):
 
 
 def results_markdown(
-    info, command, args, rows, checks, prep, digest, when, cpu_table=()
+    info, command, args, rows, checks, prep, digest, when, cpu_table=(), profiles=None
 ):
     t = prep["targets"]
     counts = prep["meta"].get("newsroom", {}).get("counts", {})
@@ -1075,6 +1108,29 @@ def results_markdown(
     if digest:
         lines += [digest_markdown(digest), ""]
     lines += ["Targets:", "", markdown_table(["Target", "Measured", "Verdict"], checks)]
+    if profiles:
+        lines += ["", profiles_markdown(profiles)]
+    return "\n".join(lines)
+
+
+def profiles_markdown(profiles, top=8, own=5):
+    """Where each profiled page's gunicorn samples went (py-spy)."""
+    lines = [
+        "Profiles (py-spy on both gunicorn workers for one measurement of each "
+        "page profiled: by default each page that missed its target, measured "
+        "once more; share of samples; the server, handler and middleware "
+        "frames every request passes through are left out of the first list):",
+        "",
+    ]
+    for key, profile in profiles.items():
+        if not profile.get("samples"):
+            continue
+        inclusive = "; ".join(f"`{n}` {share}%" for n, share in profile["top"][:top])
+        leaves = "; ".join(f"`{n}` {share}%" for n, share in profile["self"][:own])
+        lines += [
+            f"- **{key}** ({profile['samples']:,} samples). Inclusive: {inclusive}. "
+            f"Sampled in: {leaves}.",
+        ]
     return "\n".join(lines)
 
 
@@ -1168,6 +1224,7 @@ def render_recorded(path, write):
                 record["digest"],
                 record["when"],
                 cpu_table,
+                record.get("profiles"),
             )
         )
         common.progress("bench/README.md updated")
@@ -1319,6 +1376,21 @@ def run(args, argv):
                         f"p50 {again['p50_us'] / 1000:7.1f} ms  "
                         f"p99 {again['p99_us'] / 1000:7.1f} ms"
                     )
+        if args.profile_missed and "floor" in results:
+            missed = []
+            evaluate(summarize(results), prep["queries"], None, preflight, missed)
+            keys = [key for key in missed if key not in profiler.summaries]
+            if keys and Profiler.available():
+                common.progress(f"profiling the pages that missed: {', '.join(keys)}")
+                again = Profiler(",".join(keys), servers, args.duration)
+                by_key = {s["key"]: s for s in scenario_list}
+                for key in keys:
+                    if args.warmup > 0:
+                        runner.measure(by_key[key], duration=args.warmup)
+                    again.start(key)
+                    runner.measure(by_key[key])
+                    again.stop(key)
+                profiler.summaries.update(again.summaries)
         micro = (preflight.get("proxy") or {}).get("micro_cache_again")
     finally:
         servers.stop()
@@ -1419,7 +1491,16 @@ def run(args, argv):
     if not args.no_readme and not args.only:
         write_readme(
             results_markdown(
-                info, command, args, rows, checks, prep, digest, when, cpu_table
+                info,
+                command,
+                args,
+                rows,
+                checks,
+                prep,
+                digest,
+                when,
+                cpu_table,
+                profiler.summaries,
             )
         )
         common.progress("bench/README.md updated")
