@@ -754,6 +754,9 @@ def summarize(results):
     return summary
 
 
+NGINX_PAGES = {"limit", "proxy"}
+
+
 def paired_ratio(summary, key, baseline):
     """Median over repetitions of key's req/s over baseline's in the same one.
 
@@ -762,10 +765,15 @@ def paired_ratio(summary, key, baseline):
     were measured with the floor beside them (``--adjacent-floor``), each is
     first taken over the floor measured on either side of it: the machine's
     speed moves within a repetition too (the floor by up to 15% in one of
-    three minutes).
+    three minutes). Pages served by nginx are paired by repetition only.
     """
     a = (summary.get(key) or {}).get("by_rep_floors")
     b = (summary.get(baseline) or {}).get("by_rep_floors")
+    if baseline != "floor" and {key, baseline} & NGINX_PAGES:
+        # nginx's pages are not Django's: the floor does not follow their
+        # speed, and they are compared with each other (and Django's pages
+        # with them) within the repetition.
+        a = b = None
     if not (a and b):
         a = (summary.get(key) or {}).get("by_rep") or {}
         b = (summary.get(baseline) or {}).get("by_rep") or {}
