@@ -28,7 +28,14 @@ from django.db.models import F, Min
 from django.http import HttpResponse
 from django.template.response import SimpleTemplateResponse
 from django.utils import timezone
-from django.utils.cache import patch_cache_control, set_response_etag
+from django.utils.cache import (
+    get_conditional_response,
+    patch_cache_control,
+    set_response_etag,
+)
+from django.utils.http import parse_http_date_safe
+
+from newsroom.middleware import is_conditional
 
 VERSION_TTL = 1.0  # seconds
 PAGE_TTL = 600  # seconds; a new version makes old pages unreachable anyway
@@ -47,6 +54,16 @@ CACHED_HEADERS = (
     "ETag",
     "Cache-Control",
     "X-Robots-Tag",
+)
+# What a 304 repeats of the page's headers: Django's list (RFC 9110 §15.4.5).
+NOT_MODIFIED_HEADERS = (
+    "Cache-Control",
+    "Content-Location",
+    "Date",
+    "ETag",
+    "Expires",
+    "Last-Modified",
+    "Vary",
 )
 
 _local = threading.local()
@@ -182,6 +199,10 @@ def cache_public_page(view):
         cached = cache.get(key)
         if cached is not None:
             status, content, headers = cached
+            if status == 200 and request.method == "GET" and is_conditional(request):
+                answer = _conditional_answer(request, headers)
+                if answer is not None:
+                    return answer
             response = HttpResponse(content, status=status, headers=headers)
             response["X-Cache"] = "hit"
             return response
@@ -211,3 +232,26 @@ def cache_public_page(view):
         return response
 
     return wrapper
+
+
+def _conditional_answer(request, headers):
+    """The answer to a conditional GET of a cached page from its stored
+    validators: a 304 (or a 412), or None when the page itself is the answer.
+
+    ``ConditionalGetMiddleware`` would give the same answer (through the same
+    ``get_conditional_response()``), but only after the page's response was
+    built from the cache: a browser or CDN revalidating gets its 304 for the
+    cost of the lookup.
+    """
+    meta = request.META
+    last_modified = None
+    if "HTTP_IF_MODIFIED_SINCE" in meta or "HTTP_IF_UNMODIFIED_SINCE" in meta:
+        last_modified = parse_http_date_safe(headers.get("Last-Modified", ""))
+    answer = get_conditional_response(
+        request, etag=headers.get("ETag"), last_modified=last_modified
+    )
+    if answer is not None and answer.status_code == 304:
+        for name in NOT_MODIFIED_HEADERS:
+            if name in headers:
+                answer[name] = headers[name]
+    return answer

@@ -274,6 +274,40 @@ def test_repeated_request_with_validators_gets_304(client):
     assert again.status_code == 304
 
 
+def test_a_304_from_the_page_cache_carries_the_page_validators(
+    client, django_assert_num_queries
+):
+    """A revalidation answered from the page cache: no query, no body, and the
+    headers a cache needs to keep the copy it has (RFC 9110 §15.4.5)."""
+    url = make_article().get_absolute_url()
+    first = client.get(url)
+    with django_assert_num_queries(0):
+        again = client.get(url, headers={"if-none-match": first["ETag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+    for header in ("ETag", "Last-Modified", "Cache-Control"):
+        assert again[header] == first[header]
+    # Another version of the page, or a precondition that fails, is answered
+    # as Django answers it.
+    other = client.get(url, headers={"if-none-match": '"another"'})
+    assert other.status_code == 200
+    assert other.content == first.content
+    assert client.get(url, headers={"if-match": '"another"'}).status_code == 412
+    modified = client.get(
+        url, headers={"if-modified-since": "Mon, 01 Jan 2001 00:00:00 GMT"}
+    )
+    assert modified.status_code == 200
+
+
+def test_pages_outside_the_page_cache_get_validators_too(client):
+    """robots.txt is not in the page cache: Django's ETag, and a 304 for it."""
+    first = client.get("/robots.txt")
+    assert first["ETag"]
+    again = client.get("/robots.txt", headers={"if-none-match": first["ETag"]})
+    assert again.status_code == 304
+    assert again["ETag"] == first["ETag"]
+
+
 def test_cached_front_page_shows_a_new_story_at_once(
     client, django_capture_on_commit_callbacks
 ):
