@@ -31,7 +31,7 @@ help:
 	@echo "make run      set up everything and serve the site with demo content"
 	@echo "make test     lint, migrations check and the whole test suite (browser tests included)"
 	@echo "make test-scale  scale-out test with real processes (a few minutes)"
-	@echo "make bench    benchmark on a large newsroom (about 10 minutes; bench/README.md)"
+	@echo "make bench    benchmark on a large newsroom (about 13 minutes; bench/README.md)"
 	@echo "make manage ARGS=\"...\"   any management command against the same database"
 	@echo "make stop     stop the project-local PostgreSQL"
 	@echo "make lint     ruff check and format check;  make format  to fix"

@@ -1,9 +1,10 @@
-"""gunicorn as the issue measures it: 2 sync workers, nothing else.
+"""gunicorn as the issue describes it: 2 sync workers, nothing else.
 
-``bench/run.py --gunicorn issue`` (the default) passes this file with ``-c``
-so that the project's own ``gunicorn.conf.py`` (read from the current folder
-by default) does not apply; ``--gunicorn project`` uses the project's file
-instead, to measure the recommended production set-up.
+``make bench`` measures the project's own ``gunicorn.conf.py`` (its defaults:
+2 × cores + 1 sync workers, the set-up docs/deploy.md recommends);
+``bench/run.py --gunicorn issue`` passes this file with ``-c`` instead, so
+that the project's file (read from the current folder by default) does not
+apply, to compare with the issue's reference figures.
 """
 
 workers = 2

@@ -5,8 +5,9 @@
 1. Builds the bench database if it is missing or stale (bench/data.py).
 2. Collects static files into a temporary STATIC_ROOT and gets the database
    ready, counting every page's queries (bench/prep.py).
-3. Starts gunicorn (2 sync workers, production settings, bench/settings.py)
-   and nginx (Debian's package, bench/nginx.conf.template) on loopback ports.
+3. Starts gunicorn (the project's gunicorn.conf.py: 2 × cores + 1 sync
+   workers; production settings, bench/settings.py) and nginx (Debian's
+   package, bench/nginx.conf.template) on loopback ports.
 4. Runs every scenario of bench/scenarios.py with ``wrk -t1 -c16``, after a
    short warm-up, three times interleaved with the two baselines (floor: a
    minimal Django view; limit: the article page's HTML served by nginx),
@@ -117,9 +118,10 @@ def parse_args(argv=None):
     parser.add_argument(
         "--gunicorn",
         choices=["issue", "project"],
-        default=env("BENCH_GUNICORN", "issue"),
-        help="issue: 2 sync workers (bench/gunicorn.conf.py); project: the "
-        "project's gunicorn.conf.py with its defaults (BENCH_GUNICORN)",
+        default=env("BENCH_GUNICORN", "project"),
+        help="project (the default): the project's gunicorn.conf.py with its "
+        "defaults, the set-up docs/deploy.md recommends; issue: 2 sync workers "
+        "(bench/gunicorn.conf.py) (BENCH_GUNICORN)",
     )
     parser.add_argument(
         "--no-readme", action="store_true", help="do not update bench/README.md"
@@ -205,7 +207,7 @@ class Servers:
         self.gunicorn = None
         self.nginx = None
 
-    def start_gunicorn(self, flavour="issue"):
+    def start_gunicorn(self, flavour="project"):
         log = self.workdir / "gunicorn.log"
         if flavour == "project":
             config = common.ROOT / "gunicorn.conf.py"
@@ -1124,7 +1126,7 @@ def results_markdown(
 def profiles_markdown(profiles, top=8, own=5):
     """Where each profiled page's gunicorn samples went (py-spy)."""
     lines = [
-        "Profiles (py-spy on both gunicorn workers for one measurement of each "
+        "Profiles (py-spy on every gunicorn worker for one measurement of each "
         "page profiled: by default each page that missed its target, measured "
         "once more; share of samples; the server, handler and middleware "
         "frames every request passes through are left out of the first list):",
