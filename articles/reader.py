@@ -55,6 +55,11 @@ from articles.models import SEARCH_CONFIG, Article, Correction, Section
 from newsroom.compiled import CompiledQuery, InArray, Param, loader
 
 PER_PAGE = 20
+# Search results per page: ten, as on the search pages readers know (web
+# search engines, WordPress, Wagtail's project template). A result is taller
+# than an archive's card (it has a snippet) and is read for its snippet;
+# each snippet costs the database more than the rest of its card.
+SEARCH_PER_PAGE = 10
 LATEST_PER_SECTION = 4
 HOME_SECTIONS = 12  # section rails on the front page, in navigation order
 RELATED_COUNT = 6
@@ -482,7 +487,7 @@ def search(request, terms):
     matches = sorted(_SEARCH.rows(terms=terms), key=_rank, reverse=True)
     ranked = [pk for pk, _ in matches]
     try:
-        page = Paginator(ranked, PER_PAGE).page(request.GET.get("page") or 1)
+        page = Paginator(ranked, SEARCH_PER_PAGE).page(request.GET.get("page") or 1)
     except (InvalidPage, EmptyPage):
         raise Http404("No such page.") from None
     ids = list(page.object_list)

@@ -591,8 +591,8 @@ def search_page_headlines(client, terms, page):
 
 
 def test_search_pages_list_every_match_once_best_first_in_fixed_queries(client):
-    """Headline matches first, then the newest; page 2 carries on from page
-    1; a page of twenty results costs what a page of three does."""
+    """Ten results a page, headline matches first, then the newest; page 2
+    carries on from page 1; a full page costs what a page of three does."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -609,7 +609,7 @@ def test_search_pages_list_every_match_once_best_first_in_fixed_queries(client):
     with CaptureQueriesContext(connection) as few:
         assert len(search_page_headlines(client, "ferry", 1)) == 3
     few = len(few.captured_queries)  # read before the next request clears them
-    for n in range(3, 25):
+    for n in range(3, 15):
         make_article(
             section=section,
             headline=f"Ferry story {n}",
@@ -622,8 +622,8 @@ def test_search_pages_list_every_match_once_best_first_in_fixed_queries(client):
     second = search_page_headlines(client, "ferry", 2)
 
     assert many == few <= 2
-    assert len(first) == 20 and len(second) == 5
-    assert sorted(first + second) == sorted(f"Ferry story {n}" for n in range(25))
+    assert len(first) == 10 and len(second) == 5
+    assert sorted(first + second) == sorted(f"Ferry story {n}" for n in range(15))
     # "ferry" in the headline and the body outranks the headline alone, and
     # among equals the newest comes first.
     assert first[:5] == [f"Ferry story {n}" for n in range(3, 8)]
