@@ -162,13 +162,13 @@ def test_editor_bulk_actions_publish_unpublish_and_feature(editor_client):
 
 def test_publishing_a_clashing_slug_gets_a_form_error(editor_client):
     """Two stories cannot share a slug on one date: a clear error, not a 500."""
-    make_article(slug="same-slug", publish_at=timezone.now() - timedelta(minutes=5))
+    # One instant for both: "five minutes ago" is yesterday just after midnight.
+    when = timezone.now().replace(microsecond=0)
+    make_article(slug="same-slug", publish_at=when)
     article = make_article(
         status=Article.Status.DRAFT, slug="same-slug", authors=[make_author()]
     )
-    data = change_form_data(
-        article, status="published", **split_datetime(timezone.now())
-    )
+    data = change_form_data(article, status="published", **split_datetime(when))
     response = editor_client.post(change_url(article), data)
     assert response.status_code == 200
     assert "already uses this slug" in str(response.context["adminform"].form.errors)
