@@ -769,6 +769,13 @@ def paired_ratio(summary, key, baseline):
     speed moves within a repetition too (the floor by up to 15% in one of
     three minutes). Pages served by nginx are paired by repetition only.
     """
+    ratios = paired_ratios(summary, key, baseline)
+    return statistics.median(ratios) if ratios else None
+
+
+def paired_ratios(summary, key, baseline):
+    """key's req/s over baseline's in each repetition, in order (see
+    ``paired_ratio()``)."""
     a = (summary.get(key) or {}).get("by_rep_floors")
     b = (summary.get(baseline) or {}).get("by_rep_floors")
     if baseline != "floor" and {key, baseline} & NGINX_PAGES:
@@ -779,8 +786,16 @@ def paired_ratio(summary, key, baseline):
     if not (a and b):
         a = (summary.get(key) or {}).get("by_rep") or {}
         b = (summary.get(baseline) or {}).get("by_rep") or {}
-    ratios = [a[rep] / b[rep] for rep in a if rep in b and b[rep]]
-    return statistics.median(ratios) if ratios else None
+    return [a[rep] / b[rep] for rep in sorted(a) if rep in b and b[rep]]
+
+
+class RepeatedRatio(float):
+    """A median ratio, with the repetitions' ratios it is the median of."""
+
+    def __new__(cls, ratios):
+        value = super().__new__(cls, statistics.median(ratios))
+        value.ratios = ratios
+        return value
 
 
 def query_label(queries, key):
@@ -872,6 +887,7 @@ def _fmt(value, digits=2):
     return f"{value:.{1 - math.floor(math.log10(value))}f}"
 
 
+TARGET_HEADERS = ["Target", "Measured", "Verdict", "Repetitions"]
 HEADERS = [
     "Page",
     "Cache",
@@ -929,10 +945,10 @@ def evaluate(summary, queries, digest, preflight=None, missed=None):
 
     def at_least(label, value, minimum, detail="", key=None):
         if isinstance(value, Broken):
-            checks.append([label, "invalid", str(value)])
+            checks.append([label, "invalid", str(value), ""])
             return
         if value is None:
-            checks.append([label, "not measured", "-"])
+            checks.append([label, "not measured", "-", ""])
             return
         shown = _fmt(value)
         if value >= minimum:
@@ -944,25 +960,29 @@ def evaluate(summary, queries, digest, preflight=None, missed=None):
                 shown = _fmt(value, 3)  # 0.899, not "0.90", for a 0.90 target
             if key and missed is not None:
                 missed.append(key)
-        checks.append([label, f"{shown}{detail}", verdict])
+        # A median of three hides how far apart they were: a verdict decided
+        # by one repetition reads differently from one all three agree on.
+        reps = " ".join(_fmt(r) for r in getattr(value, "ratios", ()))
+        checks.append([label, f"{shown}{detail}", verdict, reps])
 
     def at_most(label, value, maximum, detail=""):
         if value is None:
-            checks.append([label, "not measured", "-"])
+            checks.append([label, "not measured", "-", ""])
             return
         if value <= maximum:
             verdict = "met"
         else:
             verdict = f"MISSED by {100 * (value / maximum - 1):.0f}%"
         shown = f"{value:.2f}" if isinstance(value, float) else str(value)
-        checks.append([label, f"{shown}{detail}", verdict])
+        checks.append([label, f"{shown}{detail}", verdict, ""])
 
     def ratio(key_a, key_b):
         try:
             rps(key_a), rps(key_b)
         except Broken as error:
             return error
-        return paired_ratio(summary, key_a, key_b)
+        ratios = paired_ratios(summary, key_a, key_b)
+        return RepeatedRatio(ratios) if ratios else None
 
     at_least(
         "Article uncached ≥ 0.20 × floor",
@@ -1046,7 +1066,7 @@ def evaluate(summary, queries, digest, preflight=None, missed=None):
             1.2,
         )
     else:
-        checks.append(["Digest sending", "not measured", "-"])
+        checks.append(["Digest sending", "not measured", "-", ""])
     return checks
 
 
@@ -1117,7 +1137,7 @@ def results_markdown(
         ]
     if digest:
         lines += [digest_markdown(digest), ""]
-    lines += ["Targets:", "", markdown_table(["Target", "Measured", "Verdict"], checks)]
+    lines += ["Targets:", "", markdown_table(TARGET_HEADERS, checks)]
     if profiles:
         lines += ["", profiles_markdown(profiles)]
     return "\n".join(lines)
@@ -1220,7 +1240,7 @@ def render_recorded(path, write):
         print()
         print(text_table(CPU_HEADERS, cpu_table))
     print()
-    print(text_table(["Target", "Measured", "Verdict"], checks))
+    print(text_table(TARGET_HEADERS, checks))
     if write:
         args = argparse.Namespace(**record["args"])
         write_readme(
@@ -1455,7 +1475,7 @@ def run(args, argv):
         print()
         print(digest_markdown(digest))
     print()
-    print(text_table(["Target", "Measured", "Verdict"], checks))
+    print(text_table(TARGET_HEADERS, checks))
     notes = []
     if micro and micro != "HIT":
         notes.append(f"nginx did not cache the article (X-Micro-Cache: {micro})")
