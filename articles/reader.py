@@ -576,7 +576,7 @@ class FirstMention(Func):
     For a stem written in ASCII (most searches of an English newsroom) the
     text is lowercased as ASCII only (``COLLATE "C"``), which finds the same
     places: ``lower()`` by the database's locale handles every alphabet and
-    costs about 25 µs more for each of a results page's 20 snippets. A stem
+    costs about 25 µs more for each of a results page's snippets. A stem
     with other letters ("ärzte") gets the locale's. (Only the Kelvin sign
     and the dotted capital I, whose lowercase is ASCII, are missed.)
     """
