@@ -114,6 +114,7 @@ def _fresh_caches():
     from articles import caching, context_processors
 
     cache.clear()
+    caching.recent_pages.clear()
     caching._local.memo = None
     context_processors._LINKS.clear()
     yield

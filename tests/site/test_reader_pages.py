@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from taggit.models import Tag, TaggedItem
 
-from articles import services
+from articles import caching, services
 from articles.models import Correction, Section
 from tests.factories import (
     make_article,
@@ -107,6 +107,7 @@ def count_queries(client, url):
     from django.test.utils import CaptureQueriesContext
 
     cache.clear()
+    caching.recent_pages.clear()
     client.get(reverse("articles:search"))  # content version, navigation
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url)
@@ -344,8 +345,6 @@ def test_scheduled_story_appears_when_its_time_comes(
     client, django_capture_on_commit_callbacks
 ):
     """No cron: the cache notices the scheduled time has passed."""
-    from articles import caching
-
     soon = timezone.now() + timedelta(seconds=1)
     with django_capture_on_commit_callbacks(execute=True):
         make_article(headline="Timed story", publish_at=soon)
@@ -465,6 +464,7 @@ def test_deep_archive_pages_show_what_walking_to_their_offset_shows(
     monkeypatch.setattr(reader, "DEEP_PAGE", 100)
     assert [_listed(client, f"/section/s/?page={n}") for n in (1, 2, 3)] == expected
     cache.clear()
+    caching.recent_pages.clear()
     monkeypatch.setattr(reader, "DEEP_PAGE", 1)
     assert [_listed(client, f"/section/s/?page={n}") for n in (1, 2, 3)] == expected
     assert client.get("/section/s/?page=4").status_code == 404
