@@ -106,21 +106,23 @@ bench: install bench-tools
 	if [ "$$started" = started ]; then $(LOCALDB) stop >/dev/null; fi; \
 	exit $$status
 
-# wrk and nginx from Debian when we may (as for Chromium). Debian starts the
-# nginx service on install; the benchmark runs its own, so stop that one.
+# wrk, nginx and redis-server from Debian when we may (as for Chromium).
+# Debian starts the nginx and redis services on install; the benchmark runs
+# its own, so stop those.
 # py-spy from bench/requirements.lock, into the project's environment.
 bench-tools:
 	@missing=""; \
 	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || missing="$$missing nginx"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			echo "Installing$$missing for the benchmark (apt-get install$$missing) ..."; \
 			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 			|| { echo "Could not install$$missing." >&2; exit 1; }; \
-			case "$$missing" in *nginx*) \
-				if command -v systemctl >/dev/null 2>&1; then systemctl disable --now nginx >/dev/null 2>&1 || true; fi;; \
-			esac; \
+			for service in nginx redis-server; do case "$$missing" in *$$service*) \
+				if command -v systemctl >/dev/null 2>&1; then systemctl disable --now $$service >/dev/null 2>&1 || true; fi;; \
+			esac; done; \
 		else echo "The benchmark needs$$missing: sudo apt-get install$$missing" >&2; exit 1; fi; \
 	fi
 	@$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r bench/requirements.lock 2>&1 \

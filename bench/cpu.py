@@ -1,30 +1,37 @@
-"""Where a measurement's CPU time went: the web workers, PostgreSQL, wrk, nginx.
+"""Where a measurement's CPU time went: the web workers, PostgreSQL, Redis,
+wrk, nginx.
 
 Every ratio of ``bench/run.py`` is a page's requests per second over the
-floor's, on two cores that the web workers, PostgreSQL, wrk and nginx share.
-When the cores are busy, a page's ratio is close to the floor's CPU time per
-request over the page's: the CPU seconds each process spent during a
-measurement, divided by the requests served, say which part to make cheaper.
+floor's, on two cores that the web workers, PostgreSQL, Redis, wrk and nginx
+share. When the cores are busy, a page's ratio is close to the floor's CPU
+time per request over the page's: the CPU seconds each process spent during
+a measurement, divided by the requests served, say which part to make
+cheaper.
 
 Read from ``/proc`` (Linux): user and system time of the gunicorn workers,
 of every local process named ``postgres`` (the cluster's backends and
-helpers; a database on another machine counts as nothing) and of nginx's
-processes; wrk's comes from ``RUSAGE_CHILDREN`` once it has exited. The
-kernel counts in ticks (10 ms), so a measurement of a few seconds gives
-about two significant digits per request.
+helpers; a database on another machine counts as nothing), of the
+benchmark's redis-server and of nginx's processes; wrk's comes from
+``RUSAGE_CHILDREN`` once it has exited. The kernel counts in ticks (10 ms),
+so a measurement of a few seconds gives about two significant digits per
+request.
 """
 
 import os
 import resource
 from pathlib import Path
 
-PARTS = ("web", "db", "wrk", "nginx")
+PARTS = ("web", "db", "redis", "wrk", "nginx")
 LABELS = {
     "web": "gunicorn workers",
     "db": "PostgreSQL",
+    "redis": "Redis",
     "wrk": "wrk",
     "nginx": "nginx",
 }
+# Parts that runs recorded before they were measured lack (their processes
+# did not exist then): read as nothing.
+ADDED_LATER = {"redis"}
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -66,14 +73,15 @@ def _descendants(processes, root):
 class Meter:
     """CPU seconds per part, read before and after a measurement.
 
-    ``web_pids()`` names the gunicorn workers and ``nginx_pid()`` nginx's
-    master (or None); both are asked at each reading, since workers can be
-    replaced.
+    ``web_pids()`` names the gunicorn workers, ``nginx_pid()`` nginx's
+    master and ``redis_pid()`` redis-server (or None); they are asked at
+    each reading, since workers can be replaced.
     """
 
-    def __init__(self, web_pids, nginx_pid):
+    def __init__(self, web_pids, nginx_pid, redis_pid=lambda: None):
         self._web_pids = web_pids
         self._nginx_pid = nginx_pid
+        self._redis_pid = redis_pid
 
     def reading(self):
         """CPU seconds so far: ``({pid: (part, seconds)}, wrk's seconds)``."""
@@ -83,12 +91,15 @@ class Meter:
         master = self._nginx_pid()
         if master:
             nginx = _descendants(processes, master)
+        redis = self._redis_pid()
         by_pid = {}
         for pid, (name, _, cpu) in processes.items():
             if pid in web:
                 part = "web"
             elif pid in nginx:
                 part = "nginx"
+            elif pid == redis:
+                part = "redis"
             elif name == "postgres":
                 part = "db"
             else:

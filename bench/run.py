@@ -124,6 +124,14 @@ def parse_args(argv=None):
         "(bench/gunicorn.conf.py) (BENCH_GUNICORN)",
     )
     parser.add_argument(
+        "--cache",
+        choices=["redis", "local"],
+        default=env("BENCH_CACHE", "redis"),
+        help="redis (the default): the page cache in a redis-server of the "
+        "benchmark's own, shared by the workers, as docs/deploy.md asks for "
+        "more than one worker; local: each worker's own memory (BENCH_CACHE)",
+    )
+    parser.add_argument(
         "--no-readme", action="store_true", help="do not update bench/README.md"
     )
     parser.add_argument(
@@ -197,7 +205,8 @@ def admin_login(port, password):
 
 
 class Servers:
-    """gunicorn and nginx, started and stopped by us (by their pids)."""
+    """gunicorn, nginx and redis-server, started and stopped by us (by their
+    pids)."""
 
     def __init__(self, env, gunicorn_port, nginx_port, workdir):
         self.env = env
@@ -206,6 +215,35 @@ class Servers:
         self.workdir = Path(workdir)
         self.gunicorn = None
         self.nginx = None
+        self.redis = None
+        self.cache_url = None  # each worker's own memory
+
+    def start_redis(self):
+        """Debian's redis-server on a unix socket of its own, configured as
+        docs/deploy.md says (a cache only: no persistence, ``maxmemory``
+        with ``allkeys-lru``); the workers' ``CACHE_URL`` points at it."""
+        folder = self.workdir / "redis"
+        folder.mkdir()
+        socket_path = folder / "redis.sock"
+        log = folder / "redis.log"
+        self.redis = subprocess.Popen(
+            [
+                shutil.which("redis-server") or "/usr/bin/redis-server",
+                *("--port", "0", "--unixsocket", str(socket_path)),
+                *("--unixsocketperm", "700", "--save", "", "--appendonly", "no"),
+                *("--maxmemory", "512mb", "--maxmemory-policy", "allkeys-lru"),
+                *("--dir", str(folder), "--logfile", str(log)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not socket_path.exists():
+            if self.redis.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text()[-3000:] if log.exists() else ""
+                raise SystemExit(f"redis-server did not start:\n{tail}")
+            time.sleep(0.1)
+        self.cache_url = f"unix://{socket_path}"
 
     def start_gunicorn(self, flavour="project"):
         log = self.workdir / "gunicorn.log"
@@ -230,7 +268,11 @@ class Servers:
                 *extra,
                 "newsroom.wsgi:application",
             ],
-            env={**self.env, "BIND": f"127.0.0.1:{self.gunicorn_port}"},
+            env={
+                **self.env,
+                "BIND": f"127.0.0.1:{self.gunicorn_port}",
+                **({"CACHE_URL": self.cache_url} if self.cache_url else {}),
+            },
             cwd=common.ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -306,6 +348,7 @@ class Servers:
         for process, sig in (
             (self.nginx, signal.SIGTERM),
             (self.gunicorn, signal.SIGINT),
+            (self.redis, signal.SIGTERM),
         ):
             if process is None or process.poll() is not None:
                 continue
@@ -381,7 +424,9 @@ class Runner:
         self.tag = f"{int(time.time())}"
         self.counter = 0
         self.meter = cpu.Meter(
-            servers.worker_pids, lambda: servers.nginx and servers.nginx.pid
+            servers.worker_pids,
+            lambda: servers.nginx and servers.nginx.pid,
+            lambda: servers.redis and servers.redis.pid,
         )
 
     def port(self, scenario):
@@ -483,8 +528,8 @@ class Runner:
         )
         again = None
         if mode in ("fixed", "shared"):
-            # Each gunicorn worker has its own local-memory cache: ask a few
-            # times and keep the best answer.
+            # With --cache local each gunicorn worker has its own cache: ask
+            # a few times and keep the best answer.
             for attempt in range(4):
                 if mode == "shared":  # a new click each time
                     base = path.partition("?")[0]
@@ -717,6 +762,14 @@ def machine_info(database_url):
     }
 
 
+def redis_version():
+    found = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True, check=False
+    ).stdout
+    match = re.search(r"v=(\S+)", found)
+    return match.group(1) if match else "?"
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -853,18 +906,22 @@ def cpu_rows(scenario_list, summary):
     The last column is the ratio to the floor the page would reach if the
     cores were the only limit: compare it with the main table's × floor.
     """
-    totals = {}
+    totals, cpu_ms = {}, {}
     for key, s in summary.items():
-        parts = [s.get("cpu_ms", {}).get(part) for part in cpu.PARTS]
-        if all(value is not None for value in parts):
-            totals[key] = sum(parts)
+        parts = {part: s.get("cpu_ms", {}).get(part) for part in cpu.PARTS}
+        for part in cpu.ADDED_LATER:
+            if parts[part] is None:
+                parts[part] = 0.0
+        if all(value is not None for value in parts.values()):
+            cpu_ms[key] = parts
+            totals[key] = sum(parts.values())
     floor = totals.get("floor")
     rows = []
     for scenario in scenario_list:
         key = scenario["key"]
         if key not in totals:
             continue
-        parts = summary[key]["cpu_ms"]
+        parts = cpu_ms[key]
         rows.append(
             [
                 scenario["page"],
@@ -1093,6 +1150,8 @@ def results_markdown(
 ):
     t = prep["targets"]
     counts = prep["meta"].get("newsroom", {}).get("counts", {})
+    # Runs before 2026-12-05 had no --cache: each worker's own memory.
+    page_cache = info.get("cache", "each worker's local memory")
     lines = [
         f"### Results of {when}",
         "",
@@ -1101,7 +1160,8 @@ def results_markdown(
         f"Machine: {info['cpu']}, {info['cores']} cores, {info['kernel']}; "
         f"Python {info['python']}, Django {info['django']}, gunicorn "
         f"{info['gunicorn']} ({info.get('gunicorn_setup', '?')}), PostgreSQL "
-        f"{info['postgresql']}, {info['nginx']}, {info['wrk']}. Load average "
+        f"{info['postgresql']}, {info['nginx']}, {info['wrk']}; page cache: "
+        f"{page_cache}. Load average "
         f"at start: {info['load_average_at_start']}.",
         "",
         f"Data: {counts.get('stories', 0):,} stories ({t['published']:,} published), "
@@ -1323,6 +1383,12 @@ def run(args, argv):
             f"{prep['urls']:,} published stories; article {t['article_path']} "
             f"({t['article_bytes']:,} bytes)"
         )
+        if args.cache == "redis":
+            common.progress("starting redis-server (the page cache)")
+            servers.start_redis()
+            info["cache"] = f"Redis {redis_version()} on a unix socket"
+        else:
+            info["cache"] = "each worker's local memory"
         common.progress(f"starting gunicorn ({args.gunicorn} set-up)")
         servers.start_gunicorn(args.gunicorn)
         common.progress(f"gunicorn: {servers.workers} {servers.worker_class} workers")
