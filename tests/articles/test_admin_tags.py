@@ -181,3 +181,53 @@ def test_renaming_a_tag_shows_at_once_on_cached_story_pages(
     client.logout()
     html = client.get(url).content.decode()
     assert "Bushfires" in html and "Wildfires" not in html
+
+
+def merge(client, tags, into):
+    """The admin's "Merge selected tags": the action, then its form."""
+    changelist = reverse("admin:taggit_tag_changelist")
+    chosen = {"action": "render_tag_form", "_selected_action": [t.pk for t in tags]}
+    assert client.post(changelist, chosen).status_code == 302
+    url = reverse("admin:taggit_tag_merge_tags")
+    assert "new_tag_name" in client.get(url).content.decode()
+    return client.post(url, {"new_tag_name": into})
+
+
+def test_merging_a_duplicate_into_the_other_keeps_every_story_tagged(editor_client):
+    """taggit deleted the items of the tag merged into when it was one of
+    those selected: the stories tagged "Politics" lost their tag."""
+    upper, lower = (
+        Tag.objects.create(name="Politics"),
+        Tag.objects.create(name="politics"),
+    )
+    only_upper = make_article(headline="Only upper", tags=[upper])
+    only_lower = make_article(headline="Only lower", tags=[lower])
+    both = make_article(headline="Both", tags=[upper, lower])
+
+    response = merge(editor_client, [upper, lower], into="Politics")
+    assert response.status_code == 302
+    for story in (only_upper, only_lower, both):
+        assert list(story.tags.names()) == ["Politics"]
+    assert not TaggedItem.objects.filter(tag=lower).exists()
+
+
+def test_merging_into_a_name_too_long_says_so(editor_client):
+    tags = [Tag.objects.create(name="Floods"), Tag.objects.create(name="Flooding")]
+    response = merge(editor_client, tags, into="x" * 101)
+    assert response.status_code == 200
+    assert "at most 100 characters" in response.content.decode()
+    assert TaggedItem.objects.count() == 0 and Tag.objects.count() == 2
+
+
+def test_merging_a_tag_on_hundreds_of_stories_takes_a_few_statements(
+    editor_client, django_assert_max_num_queries
+):
+    """taggit moved each tagged item with a query and a save of its own."""
+    elections = tag_on_stories("Elections", 300)
+    votes = tag_on_stories("Votes", 2)
+    with django_assert_max_num_queries(40):
+        response = merge(editor_client, [elections, votes], into="Elections 2026")
+    assert response.status_code == 302
+    merged = Tag.objects.get(name="Elections 2026")
+    assert TaggedItem.objects.filter(tag=merged).count() == 302
+    assert not TaggedItem.objects.filter(tag__in=[elections, votes]).exists()
