@@ -10,6 +10,7 @@ actions — not only by hiding fields.
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
@@ -263,6 +264,14 @@ class DeskChangeList(ChangeList):
     """The desk's list: each row's link from one ``reverse()`` per page."""
 
     _PLACEHOLDER = "0"
+
+    def get_filters(self, request):
+        try:
+            return super().get_filters(request)
+        except OverflowError as error:
+            # A drill-down year too large for a date: Django turns the
+            # ValueError of a bad date into a redirect to ?e=1, not this.
+            raise IncorrectLookupParameters(error) from error
 
     def url_for_result(self, result):
         if not hasattr(self, "_change_url"):

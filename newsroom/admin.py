@@ -18,9 +18,10 @@ class NewsroomAdminSite(admin.AdminSite):
         """Every admin view, answering 400 to input Django passes straight
         to a query:
 
-        * a NUL character in the query string, which PostgreSQL refuses in
-          text (the autocomplete's term, a changelist filter on a text
-          column); the changelist's search box refuses it through its form;
+        * a NUL character in the query string or the address, which
+          PostgreSQL refuses in text (the autocomplete's term, a changelist
+          filter on a text column, the key a story's history is looked up
+          by); the changelist's search box refuses it through its form;
         * an action's selected rows that are not keys of the model
           (``_selected_action=abc``), which Django filters on as they are;
         * values an add form's fields refuse, given in the query string to
@@ -40,6 +41,8 @@ class NewsroomAdminSite(admin.AdminSite):
         def checked(request, *args, **kwargs):
             if any("\x00" in key or "\x00" in value for key, value in _get(request)):
                 return _bad_request("A query string cannot hold a NUL character.")
+            if any("\x00" in str(value) for value in (*args, *kwargs.values())):
+                return _bad_request("An address cannot hold a NUL character.")
             if pk is not None and request.method == "POST":
                 try:
                     for value in request.POST.getlist(ACTION_CHECKBOX_NAME):

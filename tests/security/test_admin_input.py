@@ -49,6 +49,26 @@ def test_admin_pages_refuse_a_nul_character_in_the_query_string(editor, url):
     assert editor.get(url).status_code == 400
 
 
+@pytest.mark.parametrize("page", ["history", "change", "delete"])
+def test_admin_pages_refuse_a_nul_character_in_the_address(editor, page):
+    """A story's history looked the key up as text in reversion's table,
+    which PostgreSQL refuses with a NUL in it: a 500."""
+    url = reverse("admin:articles_article_changelist") + f"%00/{page}/"
+    assert editor.get(url).status_code == 400
+
+
+@pytest.mark.parametrize("year", ["99999999999999999999", "10000", "0"])
+def test_a_date_drill_down_to_a_year_no_date_has_is_refused(editor, year):
+    """A year beyond what a date can hold raised OverflowError, which Django
+    does not catch there (it catches ValueError): a 500. Django answers a
+    bad drill-down by sending the editor back with ?e=1."""
+    make_article(headline="Budget vote")
+    url = reverse("admin:articles_article_changelist")
+    response = editor.get(url, {"publish_at__year": year})
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
+
+
 def test_admin_pages_answer_without_one(editor):
     make_article(headline="Budget vote")
     response = editor.get(
