@@ -510,8 +510,13 @@ class AuthorAdmin(VersionAdmin):
 
     @admin.display(description="Stories")
     def stories_link(self, obj):
-        url = reverse("admin:articles_article_changelist") + f"?author={obj.pk}"
-        return format_html('<a href="{}">Stories</a>', url)
+        return _stories_link("author", obj.pk)
+
+
+def _stories_link(filter_parameter, pk):
+    """A link to the desk's stories, filtered by an author or a tag."""
+    url = reverse("admin:articles_article_changelist") + f"?{filter_parameter}={pk}"
+    return format_html('<a href="{}">Stories</a>', url)
 
 
 admin.site.unregister(Tag)
@@ -532,10 +537,7 @@ class TagAdmin(TaggitTagAdmin):
 
     @admin.display(description="Stories")
     def stories_link(self, obj):
-        if obj.pk is None:
-            return "—"
-        url = reverse("admin:articles_article_changelist") + f"?tag={obj.pk}"
-        return format_html('<a href="{}">Stories</a>', url)
+        return "—" if obj.pk is None else _stories_link("tag", obj.pk)
 
     def merge_tags_view(self, request):
         """taggit's "Merge selected tags", in a few statements and keeping
