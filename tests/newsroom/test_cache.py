@@ -2,8 +2,10 @@
 
 import logging
 import socket
+import threading
 
 import pytest
+import redis
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 
@@ -66,3 +68,33 @@ def test_a_failed_redis_is_left_alone_for_a_while(redis_down, monkeypatch, caplo
     with caplog.at_level(logging.WARNING, logger="newsroom.cache"):
         assert cache.get("third") == "cached"
     assert "available again" in caplog.records[-1].getMessage()
+
+
+def test_threads_and_forked_processes_never_share_a_redis_connection(
+    redis_down, monkeypatch
+):
+    """A connection shared between two threads (or a worker and the process
+    it was forked from) would interleave their replies: one reader could be
+    served another page. Each thread and process has its own."""
+    from django.core.cache import caches
+
+    # Each checkout a new connection, not yet connected: no server needed.
+    monkeypatch.setattr(
+        redis.ConnectionPool, "get_connection", lambda pool: pool.make_connection()
+    )
+    client = caches["default"]._cache
+    mine = client.get_client()
+    assert client.get_client() is mine
+    assert mine.connection is not None
+
+    theirs = []
+    thread = threading.Thread(target=lambda: theirs.append(client.get_client()))
+    thread.start()
+    thread.join()
+    assert theirs[0] is not mine
+    assert theirs[0].connection is not mine.connection
+
+    monkeypatch.setattr(resilient.os, "getpid", lambda: -1)
+    forked = client.get_client()
+    assert forked is not mine
+    assert forked.connection is not mine.connection
