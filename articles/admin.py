@@ -10,10 +10,8 @@ actions — not only by hiding fields.
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import quote
 from django.contrib.admin.views.main import ChangeList
-from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery
 from django.core.exceptions import PermissionDenied
@@ -47,6 +45,7 @@ from articles.models import (
     Section,
 )
 from articles.paginators import EstimatedCountPaginator
+from newsroom.admin import AutocompleteFieldsMixin, AutocompleteSelectMultiple
 
 # Room left in a tag's slug for the suffix taggit adds when another tag
 # has the same slug ("_1", up to "_999").
@@ -161,7 +160,7 @@ class ArticleAdminForm(forms.ModelForm):
         self.instance.tags.set(tags)
 
 
-class BylineInline(admin.TabularInline):
+class BylineInline(AutocompleteFieldsMixin, admin.TabularInline):
     model = Byline
     extra = 0
     min_num = 1
@@ -265,14 +264,6 @@ class DeskChangeList(ChangeList):
 
     _PLACEHOLDER = "0"
 
-    def get_filters(self, request):
-        try:
-            return super().get_filters(request)
-        except OverflowError as error:
-            # A drill-down year too large for a date: Django turns the
-            # ValueError of a bad date into a redirect to ?e=1, not this.
-            raise IncorrectLookupParameters(error) from error
-
     def url_for_result(self, result):
         if not hasattr(self, "_change_url"):
             opts = self.opts
@@ -288,7 +279,7 @@ class DeskChangeList(ChangeList):
 
 
 @admin.register(Article)
-class ArticleAdmin(VersionAdmin):
+class ArticleAdmin(AutocompleteFieldsMixin, VersionAdmin):
     form = ArticleAdminForm
     list_display = [
         "headline",
@@ -501,7 +492,7 @@ class SectionAdmin(VersionAdmin):
 
 
 @admin.register(Author)
-class AuthorAdmin(VersionAdmin):
+class AuthorAdmin(AutocompleteFieldsMixin, VersionAdmin):
     list_display = ["name", "job_title", "email", "user", "stories_link"]
     search_fields = ["name", "job_title"]
     prepopulated_fields = {"slug": ["name"]}

@@ -35,6 +35,7 @@ from articles.models import Article
 from newsletter import charts, emails, services
 from newsletter.forms import ScheduleForm, SubscriberImportForm
 from newsletter.models import Delivery, Digest, DigestItem, Subscriber
+from newsroom.admin import AutocompleteFieldsMixin
 
 # The email preview is the email itself: inline styles, remote images, no
 # script, in a sandbox (a unique origin: it cannot act as the admin).
@@ -60,7 +61,7 @@ class DigestItemForm(forms.ModelForm):
         return super().has_changed() or bool(self.initial.get("article"))
 
 
-class DigestItemInline(admin.TabularInline):
+class DigestItemInline(AutocompleteFieldsMixin, admin.TabularInline):
     model = DigestItem
     form = DigestItemForm
     fields = ["position", "article"]

@@ -2,15 +2,18 @@
 database as a 500.
 
 ``NewsroomAdminConfig`` (``newsroom.apps``) makes it ``admin.site``, as
-Django documents for overriding the default admin site.
+Django documents for overriding the default admin site. The autocomplete
+widgets and ``AutocompleteFieldsMixin`` are for the model admins.
 """
 
 import functools
 
 from django.contrib import admin
+from django.contrib.admin import widgets
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.views.main import ERROR_FLAG
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, HttpResponseRedirect
 
 
 class NewsroomAdminSite(admin.AdminSite):
@@ -26,7 +29,11 @@ class NewsroomAdminSite(admin.AdminSite):
           (``_selected_action=abc``), which Django filters on as they are;
         * values an add form's fields refuse, given in the query string to
           fill the form in (``?section=abc``, ``?publish_at=zzz``), which
-          Django hands to the form's widgets as they are.
+          Django hands to the form's widgets as they are;
+        * a date drill-down to a year no date can hold
+          (``?publish_at__year=99999999999999999999``): Django sends a bad
+          drill-down back with ``?e=1``, but catches only the ``ValueError``
+          of a bad date, not this one's ``OverflowError``; so does this.
 
         Checked once Django has let the request in (a login, the
         permission, CSRF), as the view itself would be.
@@ -36,6 +43,9 @@ class NewsroomAdminSite(admin.AdminSite):
             model_admin = None
         pk = model_admin.model._meta.pk if model_admin else None
         adding = model_admin is not None and view.__name__ == "add_view"
+        drill_down = None
+        if model_admin is not None and view.__name__ == "changelist_view":
+            drill_down = model_admin.date_hierarchy
 
         @functools.wraps(view)
         def checked(request, *args, **kwargs):
@@ -49,6 +59,8 @@ class NewsroomAdminSite(admin.AdminSite):
                         pk.to_python(value)
                 except ValidationError:
                     return _bad_request("The selection is not a list of rows.")
+            if drill_down and _overflowing_date(request, drill_down):
+                return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
             if adding and request.method == "GET" and request.GET:
                 refused = _refused_initial_data(model_admin, request)
                 if refused:
@@ -73,6 +85,19 @@ def _refused_initial_data(model_admin, request):
     return None
 
 
+def _overflowing_date(request, field):
+    """Whether the drill-down's year, month or day is a number too large
+    for ``datetime`` to take at all (Django's own check refuses the rest)."""
+    for part in ("year", "month", "day"):
+        try:
+            number = int(request.GET.get(f"{field}__{part}", ""))
+        except ValueError:
+            continue
+        if abs(number) >= 2**31:
+            return True
+    return False
+
+
 def _get(request):
     for key, values in request.GET.lists():
         for value in values:
@@ -81,3 +106,61 @@ def _get(request):
 
 def _bad_request(message):
     return HttpResponseBadRequest(message, content_type="text/plain")
+
+
+class _KeysOnlyMixin:
+    """Django's autocomplete widget, showing only selected values that can be
+    keys of the related model.
+
+    An invalid form is shown again with what the editor posted, and Django's
+    widget looks the posted values up as they are to label them: a value
+    that is no key of the model ("abc" for an integer key, a NUL in text)
+    made the query fail, a 500 in place of the form's "Select a valid
+    choice", and the editor's unsaved work was lost.
+    """
+
+    def optgroups(self, name, value, attr=None):
+        remote = self.field.remote_field
+        opts = remote.model._meta
+        key = opts.get_field(getattr(remote, "field_name", None) or opts.pk.name)
+        return super().optgroups(name, [v for v in value if _is_key(key, v)], attr)
+
+
+def _is_key(field, value):
+    if "\x00" in str(value):
+        return False
+    try:
+        field.to_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+class AutocompleteSelect(_KeysOnlyMixin, widgets.AutocompleteSelect):
+    pass
+
+
+class AutocompleteSelectMultiple(_KeysOnlyMixin, widgets.AutocompleteSelectMultiple):
+    pass
+
+
+class AutocompleteFieldsMixin:
+    """For a ``ModelAdmin`` or an inline: its ``autocomplete_fields`` with the
+    widgets above in place of Django's."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and self._autocompletes(db_field, request):
+            kwargs["widget"] = AutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and self._autocompletes(db_field, request):
+            kwargs["widget"] = AutocompleteSelectMultiple(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def _autocompletes(self, db_field, request):
+        return db_field.name in self.get_autocomplete_fields(request)
