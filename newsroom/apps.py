@@ -7,6 +7,13 @@ class NewsroomConfig(AppConfig):
     verbose_name = "Newsroom"
     default = True
 
+    def ready(self):
+        # After the admin's autodiscovery (the admin app comes first in
+        # INSTALLED_APPS), which registered django-axes' own admin.
+        from newsroom import lockouts
+
+        lockouts.register()
+
 
 class NewsroomAdminConfig(admin_apps.AdminConfig):
     """``django.contrib.admin``, with the project's admin site as ``admin.site``
