@@ -112,7 +112,9 @@ def test_desk_rows_show_what_django_would_with_bylines_in_order(client):
     assert '<td class="field-byline_names">Zoë Second, Ann First</td>' in html
 
 
-@pytest.mark.parametrize("query", ["", "?status=draft&o=-6", "?is_featured__exact=1"])
+@pytest.mark.parametrize(
+    "query", ["", "?status=draft&o=-6", "?is_featured__exact=1", "?o=6", "?q=draft"]
+)
 def test_desk_rows_are_djangos_rows_cell_for_cell(client, query):
     """The desk builds its rows itself (articles/templatetags/desk.py); each
     cell is what Django's ``items_for_result()`` gives: links keeping the
