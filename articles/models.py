@@ -189,7 +189,13 @@ class Author(DirectLoadModel):
         return self.name
 
     def get_absolute_url(self):
-        return slug_reverse("articles:author", self.slug)
+        return author_path(self.slug)
+
+
+def author_path(slug):
+    """A writer's address: /author/slug/ (bylines link it without an
+    ``Author`` at hand)."""
+    return slug_reverse("articles:author", slug)
 
 
 class ArticleQuerySet(models.QuerySet):

@@ -31,9 +31,16 @@ from django.utils.translation import get_language
 from jinja2 import ChainableUndefined, Environment
 from markupsafe import Markup, escape
 
+from articles.models import author_path
 from articles.pictures import picture_context
 from articles.seo import article_json_ld, social_image
-from newsroom.site import absolute_url, cached_reverse, slug_reverse, static_url
+from newsroom.site import (
+    absolute_url,
+    cached_reverse,
+    slug_reverse,
+    static_url,
+    url_context,
+)
 
 
 def environment(**options):
@@ -142,19 +149,26 @@ def byline(bylines):
 
     A template macro would do, but every card of a list calls it, and a
     Jinja2 macro call costs more than the rest of a byline (the front page
-    shows 53 of them).
+    shows 53 of them). The same writers sign story after story, and lists
+    show the same stories to every reader: each byline's markup is
+    remembered per process (``_byline()``), keyed by everything it shows.
     """
     if not bylines:
         return ""
-    last = len(bylines) - 1
+    authors = [line.author for line in bylines]
+    return _byline(tuple([(a.name, a.slug) for a in authors]), url_context())
+
+
+@functools.lru_cache(maxsize=4096)
+def _byline(authors, url_context):
+    # Keyed by the names and slugs, in order, and by the script prefix and
+    # URLconf the links are reversed under: a renamed writer is a new key.
+    last = len(authors) - 1
     parts = []
-    for index, line in enumerate(bylines):
+    for index, (name, slug) in enumerate(authors):
         if index:
             parts.append(" and " if index == last else ", ")
-        author = line.author
-        parts.append(
-            f'<a href="{escape(author.get_absolute_url())}">{escape(author.name)}</a>'
-        )
+        parts.append(f'<a href="{escape(author_path(slug))}">{escape(name)}</a>')
     return Markup(f'<p class="byline">By {"".join(parts)}</p>')  # noqa: S704 - escaped
 
 

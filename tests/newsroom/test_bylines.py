@@ -2,6 +2,7 @@
 
 import pytest
 from django.template import engines
+from django.urls import clear_script_prefix, set_script_prefix
 
 from articles.models import Author, Byline
 
@@ -51,3 +52,27 @@ def test_names_are_escaped():
 
     assert "<script>" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Co" in html
+
+
+def test_a_renamed_writer_is_credited_by_the_new_name():
+    """Bylines are remembered per process: by what they show, not by whom."""
+    lines = bylines("Ann Old")
+    assert ">Ann Old</a>" in render(lines)
+
+    lines[0].author.name = "Ann New"
+
+    assert ">Ann New</a>" in render(lines)
+    assert "Ann Old" not in render(lines)
+
+
+def test_links_follow_the_script_prefix():
+    """A site served under a prefix links its writers under it, even after
+    the same byline was shown without one."""
+    assert '<a href="/author/author-0/">' in render(bylines("Ann"))
+    set_script_prefix("/news/")
+    try:
+        html = render(bylines("Ann"))
+    finally:
+        clear_script_prefix()
+
+    assert '<a href="/news/author/author-0/">' in html
