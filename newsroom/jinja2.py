@@ -160,7 +160,7 @@ def byline(bylines):
 
 
 @functools.lru_cache(maxsize=4096)
-def _byline(authors, url_context):
+def _byline(authors, context):
     # Keyed by the names and slugs, in order, and by the script prefix and
     # URLconf the links are reversed under: a renamed writer is a new key.
     last = len(authors) - 1
