@@ -31,6 +31,7 @@ from django.utils.translation import get_language
 from jinja2 import ChainableUndefined, Environment
 from markupsafe import Markup, escape
 
+from articles.loading import LoadedBylines, decode
 from articles.models import author_path
 from articles.pictures import picture_context
 from articles.seo import article_json_ld, social_image
@@ -151,12 +152,26 @@ def byline(bylines):
     Jinja2 macro call costs more than the rest of a byline (the front page
     shows 53 of them). The same writers sign story after story, and lists
     show the same stories to every reader: each byline's markup is
-    remembered per process (``_byline()``), keyed by everything it shows.
+    remembered per process (``_byline()``), keyed by everything it shows,
+    and a listed story's (``articles.loading.LoadedBylines``) is shown from
+    the JSON it was loaded from, so that its instances are never made.
     """
     if not bylines:
         return ""
+    if isinstance(bylines, LoadedBylines):
+        # A listed story's: read from the JSON it was loaded from, which
+        # holds everything the byline shows, without making instances.
+        return _loaded_byline(bylines.raw, url_context())
     authors = [line.author for line in bylines]
     return _byline(tuple([(a.name, a.slug) for a in authors]), url_context())
+
+
+@functools.lru_cache(maxsize=2048)
+def _loaded_byline(raw, context):
+    # Keyed by each byline's JSON (LoadedBylines.raw): one entry per story
+    # listed lately, the markup shared with _byline().
+    authors = [data["author"] for data in decode(raw)]
+    return _byline(tuple([(a["name"], a["slug"]) for a in authors]), context)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -2,9 +2,11 @@
 
 import pytest
 from django.template import engines
-from django.urls import clear_script_prefix, set_script_prefix
+from django.urls import clear_script_prefix, reverse, set_script_prefix
 
+from articles import reader
 from articles.models import Author, Byline
+from tests.factories import make_article, make_author
 
 
 def render(bylines):
@@ -76,3 +78,47 @@ def test_links_follow_the_script_prefix():
         clear_script_prefix()
 
     assert '<a href="/news/author/author-0/">' in html
+
+
+@pytest.mark.django_db
+def test_a_list_credits_the_writers_in_order_and_follows_a_rename(
+    client, django_capture_on_commit_callbacks
+):
+    """A section page's cards show each story's bylines in their order, and
+    a writer renamed since is credited by the new name."""
+    first, second = make_author(name="Ann Old"), make_author(name="Bo Second")
+    article = make_article(authors=[second, first])
+    Byline.objects.filter(author=first).update(position=0)
+    Byline.objects.filter(author=second).update(position=1)
+    page = reverse("articles:section", args=[article.section.slug])
+
+    html = client.get(page).content.decode()
+    assert (
+        f'<p class="byline">By <a href="/author/{first.slug}/">Ann Old</a>'
+        f' and <a href="/author/{second.slug}/">Bo Second</a></p>'
+    ) in html
+
+    first.name = "Ann New"
+    with django_capture_on_commit_callbacks(execute=True):
+        first.save()  # a new content version: the page is made afresh
+
+    html = client.get(page).content.decode()
+    assert f'<a href="/author/{first.slug}/">Ann New</a> and' in html
+    assert "Ann Old" not in html
+
+
+@pytest.mark.django_db
+def test_a_listed_storys_bylines_read_as_instances_without_queries(
+    django_assert_num_queries,
+):
+    first, second = make_author(name="Ann"), make_author(name="Bo")
+    article = make_article(authors=[first, second])
+    [listed] = reader.cards("by-id", ids=[article.pk])
+
+    with django_assert_num_queries(0):
+        bylines = listed.ordered_bylines
+        assert len(bylines) == 2 and bylines
+        assert [line.author.name for line in bylines] == ["Ann", "Bo"]
+        assert bylines[1].author.get_absolute_url() == second.get_absolute_url()
+        assert listed.authors == [bylines[0].author, bylines[1].author]
+    assert bylines == list(article.bylines.order_by("position"))
