@@ -196,6 +196,10 @@ class LoadedBylines(Sequence):
 
     __hash__ = None
 
+    def __reduce__(self):
+        # A story pickles (into a cache, say) with its bylines as a list.
+        return list, (self._load(),)
+
     def __repr__(self):
         return f"<LoadedBylines {self.raw!r}>"
 

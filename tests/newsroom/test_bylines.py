@@ -1,5 +1,7 @@
 """byline(): "By A, B and C" under every headline, each name a link."""
 
+import pickle
+
 import pytest
 from django.template import engines
 from django.urls import clear_script_prefix, reverse, set_script_prefix
@@ -122,3 +124,5 @@ def test_a_listed_storys_bylines_read_as_instances_without_queries(
         assert bylines[1].author.get_absolute_url() == second.get_absolute_url()
         assert listed.authors == [bylines[0].author, bylines[1].author]
     assert bylines == list(article.bylines.order_by("position"))
+    copy = pickle.loads(pickle.dumps(listed))  # noqa: S301 - our own bytes
+    assert [line.author.name for line in copy.ordered_bylines] == ["Ann", "Bo"]
