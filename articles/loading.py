@@ -6,8 +6,8 @@ selects.
 back into ``Article`` instances with ``section``, ``lead_photo`` and
 ``ordered_bylines`` set, so that templates use them as usual and nothing is
 queried lazily (a list's bylines are decoded from their row when first
-read: ``LoadedBylines``). A row may end with extra columns (JSON arrays, ids), which are
-handed back beside each story.
+read: ``LoadedBylines``). A row may end with extra columns (JSON arrays,
+ids), which are handed back beside each story.
 
 A story's own page gets the whole story; a list gets what it shows of each
 (``_LISTED``), and a byline what it shows of its author (``_BYLINE_AUTHOR``).
