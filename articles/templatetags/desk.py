@@ -258,16 +258,17 @@ def _filters_adder(cl):
         ChangeList.url_for_result,
         DeskChangeList.url_for_result,
     )
-    added = {}
+    suffix = None  # the first row's query string, once known
 
     def add(url):
+        nonlocal suffix
         if not to_change_views or "?" in url or "#" in url:
             return add_preserved_filters(preserved, url)
-        if "query" not in added:
+        if suffix is None:
             with_query = add_preserved_filters(preserved, url)
             if not with_query.startswith(url):
                 return with_query
-            added["query"] = with_query[len(url) :]
-        return url + added["query"]
+            suffix = with_query[len(url) :]
+        return url + suffix
 
     return add
