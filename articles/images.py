@@ -25,6 +25,8 @@ with it on, Pillow pads a truncated image with grey instead of failing.
 """
 
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePosixPath
 
 from django.core.exceptions import ValidationError
@@ -119,24 +121,33 @@ def make_renditions(photo, widths=RENDITION_WIDTHS):
         has_alpha = source.has_transparency_data
         source = source.convert("RGBA" if has_alpha else "RGB")
         stem = PurePosixPath(photo.image.name).stem
-        for width in _rendition_widths(source.width, widths):
-            height = max(1, round(source.height * width / source.width))
-            resized = source.resize(
-                (width, height), Image.Resampling.LANCZOS, reducing_gap=3.0
-            )
-            for label, pillow_format, extension, options in RENDITION_FORMATS:
-                picture = resized
-                if pillow_format == "JPEG" and has_alpha:
-                    picture = _flatten(resized)
-                buffer = io.BytesIO()
-                picture.save(buffer, pillow_format, **options)
-                name = storage.save(
-                    f"{RENDITIONS_FOLDER}/{stem}-{width}{extension}",
-                    ContentFile(buffer.getvalue()),
-                )
-                written.append(
-                    {"width": width, "height": height, "format": label, "name": name}
-                )
+        sizes = [
+            (width, max(1, round(source.height * width / source.width)))
+            for width in _rendition_widths(source.width, widths)
+        ]
+        # Pillow lets go of the GIL while it resizes and encodes, so the
+        # renditions are made in parallel (widest first, as they take
+        # longest) and written here, in order, through the storage.
+        workers = min(len(sizes), os.process_cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            encoded = {
+                size: pool.submit(_encode_rendition, source, size, has_alpha)
+                for size in reversed(sizes)
+            }
+            for width, height in sizes:
+                for label, extension, content in encoded[width, height].result():
+                    name = storage.save(
+                        f"{RENDITIONS_FOLDER}/{stem}-{width}{extension}",
+                        ContentFile(content),
+                    )
+                    written.append(
+                        {
+                            "width": width,
+                            "height": height,
+                            "format": label,
+                            "name": name,
+                        }
+                    )
         photo.renditions = written
         photo.save(update_fields=["renditions"])
     except Exception:
@@ -289,6 +300,21 @@ def _to_srgb(image):
     except (ImageCms.PyCMSError, OSError, ValueError):
         return image
     return converted
+
+
+def _encode_rendition(source, size, has_alpha):
+    """``source`` resized to ``size``, as ``(label, extension, bytes)`` for
+    each of ``RENDITION_FORMATS``."""
+    resized = source.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    files = []
+    for label, pillow_format, extension, options in RENDITION_FORMATS:
+        picture = resized
+        if pillow_format == "JPEG" and has_alpha:
+            picture = _flatten(resized)
+        buffer = io.BytesIO()
+        picture.save(buffer, pillow_format, **options)
+        files.append((label, extension, buffer.getvalue()))
+    return files
 
 
 def _rendition_widths(original_width, widths):
