@@ -119,3 +119,20 @@ def _fresh_caches():
     context_processors._LINKS.clear()
     yield
     caching._local.memo = None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """Hash test users' passwords with MD5, as Django's testing docs advise.
+
+    The production hasher (PBKDF2, 1.5 million rounds) takes a second here
+    per user created or password checked, and most tests make an editor.
+    Servers started as separate processes (the scale and fault tests) keep
+    the real hashers, with users made by those processes.
+    """
+    from django.test import override_settings
+
+    with override_settings(
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]
+    ):
+        yield
