@@ -18,9 +18,8 @@ import functools
 import json
 from collections.abc import Sequence
 
-from django.contrib.postgres.expressions import ArraySubquery
-from django.db.models import OuterRef
-from django.db.models.functions import JSONObject
+from django.db.models import Aggregate, Func, OuterRef, Subquery, TextField
+from django.db.models.functions import Cast, JSONObject
 
 from articles.models import Article, Author, Byline, Photo, Section
 from newsroom.compiled import loader
@@ -73,24 +72,63 @@ def json_columns(model, prefix="", only=None):
 
 def story_columns(*, body, photo):
     """The columns ``load_stories()`` reads, for ``values_list()``."""
+    # A story's bylines as one JSON array (text), in byline order: a list's
+    # rows each carry theirs, parsed with one json.loads() when read.
     bylines = (
         Byline.objects.filter(article_id=OuterRef("pk"))
-        .order_by("position", "pk")
-        .values(
-            json=JSONObject(
-                **json_columns(Byline),
-                author=JSONObject(
-                    **json_columns(Author, "author__", only=_BYLINE_AUTHOR)
+        .values("article_id")
+        .annotate(
+            json=JSONArrayText(
+                JSONBuildObject(
+                    **json_columns(Byline),
+                    author=JSONBuildObject(
+                        **json_columns(Author, "author__", only=_BYLINE_AUTHOR)
+                    ),
                 ),
+                order_by=("position", "pk"),
             )
         )
+        .values("json")
     )
     return [
         *(f.name for f in _article_fields(body)),
         *(f"section__{f.name}" for f in _section_fields(body)),
         *((f"lead_photo__{f.name}" for f in _fields(Photo)) if photo else ()),
-        ArraySubquery(bylines),
+        Subquery(bylines),
     ]
+
+
+class JSONBuildObject(JSONObject):
+    """``JSONObject`` as PostgreSQL's ``json_build_object()``: the object as
+    text, where Django's builds ``jsonb``, which PostgreSQL then has to
+    serialize again to send it."""
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        copy = self.copy()
+        copy.set_source_expressions(
+            [
+                Cast(expression, TextField()) if index % 2 == 0 else expression
+                for index, expression in enumerate(copy.get_source_expressions())
+            ]
+        )
+        return Func.as_sql(
+            copy, compiler, connection, function="JSON_BUILD_OBJECT", **extra_context
+        )
+
+
+class JSONArrayText(Aggregate):
+    """``json_agg()`` as text: the rows' values as one JSON array, in
+    ``order_by``; NULL for no rows.
+
+    One text per story, where an ``ArraySubquery`` of ``jsonb`` objects
+    makes PostgreSQL quote and escape each object into an array literal and
+    psycopg parse it back: 0.5 of the front page's 3.9 ms stories query.
+    """
+
+    function = "JSON_AGG"
+    template = "%(function)s(%(distinct)s%(expressions)s%(order_by)s)%(filter)s::text"
+    allow_order_by = True
+    output_field = TextField()
 
 
 def _article_fields(body):
@@ -124,7 +162,7 @@ def load_stories(rows, using, *, body, photo):
 
     def make_bylines(raw):
         lines = []
-        for data in decode(raw):
+        for data in decode_bylines(raw):
             byline = make_byline(data)
             author = authors.get(byline.author_id)
             if author is None:
@@ -153,15 +191,15 @@ def load_stories(rows, using, *, body, photo):
         if body:
             article.ordered_bylines = make_bylines(raw)
         else:
-            article.ordered_bylines = LoadedBylines(tuple(raw), make_bylines)
+            article.ordered_bylines = LoadedBylines(raw, make_bylines)
         loaded.append((article, list(columns)))
     return loaded
 
 
 class LoadedBylines(Sequence):
-    """A listed story's bylines, as loaded: the JSON of each (``raw``, a
-    tuple of texts), made into ``Byline`` instances with their authors the
-    first time they are read.
+    """A listed story's bylines, as loaded: their JSON array (``raw``, a
+    text, or None for none), made into ``Byline`` instances with their
+    authors the first time they are read.
 
     Lists only show a story's bylines, and ``newsroom.jinja2.byline()``
     shows them from ``raw``, remembered per process: making the instances
@@ -180,8 +218,11 @@ class LoadedBylines(Sequence):
             self._lines = self._make(self.raw)
         return self._lines
 
+    def __bool__(self):
+        return self.raw is not None
+
     def __len__(self):
-        return len(self.raw)
+        return len(self._load())
 
     def __getitem__(self, index):
         return self._load()[index]
@@ -220,6 +261,11 @@ def _take(columns, names):
 def decode(array):
     """A JSON array column (Django reads jsonb as text) as Python objects."""
     return [json.loads(item) for item in array]
+
+
+def decode_bylines(raw):
+    """The bylines column of ``story_columns()`` as a list of dicts."""
+    return json.loads(raw) if raw is not None else []
 
 
 def json_loader(model, using, only=None):

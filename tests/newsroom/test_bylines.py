@@ -126,3 +126,17 @@ def test_a_listed_storys_bylines_read_as_instances_without_queries(
     assert bylines == list(article.bylines.order_by("position"))
     copy = pickle.loads(pickle.dumps(listed))  # noqa: S301 - our own bytes
     assert [line.author.name for line in copy.ordered_bylines] == ["Ann", "Bo"]
+
+
+@pytest.mark.django_db
+def test_a_listed_story_without_bylines_shows_none(client):
+    """A story nobody signed (an agency story, say) lists with no "By"."""
+    unsigned = make_article(headline="Unsigned story", authors=[])
+    [listed] = reader.cards("by-id", ids=[unsigned.pk])
+
+    assert not listed.ordered_bylines
+    assert len(listed.ordered_bylines) == 0
+    assert list(listed.ordered_bylines) == []
+    html = client.get(reverse("articles:section", args=[unsigned.section.slug]))
+    card = html.content.decode().split("Unsigned story", 1)[1].split("</article>")[0]
+    assert 'class="byline"' not in card
