@@ -39,7 +39,6 @@ from django.db.models import (
 from django.db.models.functions import (
     Coalesce,
     Greatest,
-    JSONObject,
     Mod,
     RowNumber,
     Substr,
@@ -187,23 +186,23 @@ def _story_query(variant):
             url_date=Param("url_date", DateField()),
             slug=Param("slug", SlugField()),
         )
-    corrections = (
-        Correction.objects.filter(article_id=OuterRef("pk"))
-        .order_by("date", "pk")
-        .values(json=JSONObject(**loading.json_columns(Correction)))
+    corrections = loading.json_array(
+        Correction.objects.filter(article_id=OuterRef("pk")),
+        "article_id",
+        loading.JSONBuildObject(**loading.json_columns(Correction)),
+        order_by=("date", "pk"),
     )
-    tags = (
+    tags = loading.json_array(
         TaggedItem.objects.filter(
             content_type_id=Param("content_type", IntegerField()),
             object_id=OuterRef("pk"),
-        )
-        .order_by("tag__name")
-        .values(json=JSONObject(**loading.json_columns(Tag, "tag__")))
+        ),
+        "object_id",
+        loading.JSONBuildObject(**loading.json_columns(Tag, "tag__")),
+        order_by=("tag__name",),
     )
     return stories.values_list(
-        *loading.story_columns(body=True, photo=True),
-        ArraySubquery(corrections),
-        ArraySubquery(tags),
+        *loading.story_columns(body=True, photo=True), corrections, tags
     )
 
 
@@ -220,9 +219,9 @@ def _load_story(rows):
         make_correction = loading.json_loader(Correction, using)
         make_tag = loading.json_loader(Tag, using)
         article.correction_list = [
-            make_correction(data) for data in loading.decode(corrections)
+            make_correction(data) for data in loading.decode_array(corrections)
         ]
-        article.tag_list = [make_tag(data) for data in loading.decode(tags)]
+        article.tag_list = [make_tag(data) for data in loading.decode_array(tags)]
         return article
     return None
 

@@ -31,7 +31,7 @@ from django.utils.translation import get_language
 from jinja2 import ChainableUndefined, Environment
 from markupsafe import Markup, escape
 
-from articles.loading import LoadedBylines, decode_bylines
+from articles.loading import LoadedBylines, decode_array
 from articles.models import author_path
 from articles.pictures import picture_context
 from articles.seo import article_json_ld, social_image
@@ -170,7 +170,7 @@ def byline(bylines):
 def _loaded_byline(raw, context):
     # Keyed by each byline's JSON (LoadedBylines.raw): one entry per story
     # listed lately, the markup shared with _byline().
-    authors = [data["author"] for data in decode_bylines(raw)]
+    authors = [data["author"] for data in decode_array(raw)]
     return _byline(tuple([(a["name"], a["slug"]) for a in authors]), context)
 
 
