@@ -88,4 +88,11 @@ def media_url_maker(storage):
 
 @functools.lru_cache(maxsize=8192)
 def _local_url(base_url, name):
-    return FileSystemStorage(base_url=base_url).url(name)
+    return _local_storage(base_url).url(name)
+
+
+@functools.lru_cache(maxsize=8)
+def _local_storage(base_url):
+    # One per address: each new storage connects a setting_changed receiver,
+    # and a crawler walking the archive misses _local_url() on every photo.
+    return FileSystemStorage(base_url=base_url)
