@@ -208,9 +208,10 @@ class LoadedBylines(Sequence):
     text, or None for none), made into ``Byline`` instances with their
     authors the first time they are read.
 
-    Lists only show a story's bylines, and ``newsroom.jinja2.byline()``
-    shows them from ``raw``, remembered per process: making the instances
-    cost the front page a fifth of its time (53 cards, some 75 bylines).
+    Lists only show a story's bylines, and the ``byline`` filter
+    (``newsroom.jinja2.byline()``) shows them from ``raw``, remembered per
+    process: making the instances cost the front page a fifth of its time
+    (53 cards, some 75 bylines).
     """
 
     __slots__ = ("raw", "_make", "_lines")

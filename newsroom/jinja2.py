@@ -8,13 +8,16 @@ and robots.txt stay on the Django template language (``templates/``).
 
 What the Django language offers the pages and Jinja2 does not is here:
 ``url()``, ``slug_url()`` (``url()`` for a view taking one slug, faster),
-``static()``, ``now()``, ``time()`` (a ``<time>`` element),
-``picture_context()``, ``social_image()``, ``article_json_ld()``, and the
-filters ``absolute``, ``date``, ``urlencode``, ``truncatechars``,
-``linebreaks``, ``linebreaksbr`` and ``pluralize`` with Django's meaning.
-Method calls take parentheses (``article.get_absolute_url()``). A missing
-variable renders as nothing, as in the Django language. ``byline()`` (the
-names under a headline) is here too: every card calls it.
+``static()``, ``now()``, ``picture_context()``, ``social_image()``,
+``article_json_ld()``, and the filters ``absolute``, ``date``,
+``urlencode``, ``truncatechars``, ``linebreaks``, ``linebreaksbr`` and
+``pluralize`` with Django's meaning. Method calls take parentheses
+(``article.get_absolute_url()``). A missing variable renders as nothing, as
+in the Django language. Two filters of the site's own show what every card
+shows: ``byline`` (the names under a headline) and ``time_element`` (a date
+as a ``<time>`` element). They are filters rather than functions because
+Jinja2 calls a filter directly and a function through the context's
+``call()``: on the front page's cards, 0.3 of 1.9 ms.
 """
 
 import contextvars
@@ -57,8 +60,6 @@ def environment(**options):
             "slug_url": slug_reverse,
             "static": static_url,
             "now": timezone.localtime,
-            "time": time_element,
-            "byline": byline,
             "picture_context": picture_context,
             "social_image": social_image,
             "article_json_ld": article_json_ld,
@@ -67,6 +68,8 @@ def environment(**options):
     env.filters.update(
         {
             "absolute": absolute_url,
+            "byline": byline,
+            "time_element": time_element,
             "date": date,
             "urlencode": defaultfilters.urlencode,
             "truncatechars": truncatechars,
@@ -86,9 +89,9 @@ class Template(jinja2.Template):
     """A template that reads the current time zone and language once a render.
 
     Django keeps both in asgiref locals, and reading them costs more than the
-    rest of a remembered ``time()``: the front page shows 53 dates, and
-    reading the two for each was 4% of its instructions. ``time()`` and the
-    ``date`` filter take them from the render they are part of; called
+    rest of a remembered ``time_element``: the front page shows 53 dates, and
+    reading the two for each was 4% of its instructions. ``time_element``
+    and the ``date`` filter take them from the render they are part of; called
     outside one, they read them.
     """
 
@@ -190,8 +193,8 @@ def _byline(authors, context):
 def time_element(value, format="j F Y"):
     """``<time datetime="(ISO 8601)">(value in ``format``)</time>``, or nothing.
 
-    ``{{ time(article.first_published_at) }}``,
-    ``{{ time(article.updated_at, "j F Y, H:i T") }}``: the same as
+    ``{{ article.first_published_at|time_element }}``,
+    ``{{ article.updated_at|time_element("j F Y, H:i T") }}``: the same as
     ``<time datetime="{{ value|date('c') }}">{{ value|date(format) }}</time>``
     in the current time zone and language. A list of stories shows a date on
     every card: each is formatted once per process (``_time_element()``).

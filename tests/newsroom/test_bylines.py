@@ -1,4 +1,4 @@
-"""byline(): "By A, B and C" under every headline, each name a link."""
+"""The byline filter: "By A, B and C" under every headline, each name a link."""
 
 import pickle
 
@@ -14,7 +14,7 @@ from tests.factories import make_article, make_author
 def render(bylines):
     return (
         engines["jinja2"]
-        .from_string("{{ byline(bylines) }}")
+        .from_string("{{ bylines|byline }}")
         .render({"bylines": bylines})
     )
 

@@ -1,4 +1,4 @@
-"""time(): the <time> element readers see under every date."""
+"""time_element: the <time> element readers see under every date."""
 
 import datetime
 from types import SimpleNamespace
@@ -7,7 +7,7 @@ import pytest
 from django.template import Context, Template, engines
 from django.utils import timezone
 
-# What the time() helper of the public site's templates must match: Django's
+# What the time_element filter of the public site's templates must match: Django's
 # own date filter, in the Django template language.
 DATE_FILTERS = Template(
     "<time datetime=\"{{ value|date:'c' }}\">{{ value|date:fmt }}</time>"
@@ -30,7 +30,7 @@ def render(source, **context):
 )
 def test_same_markup_as_the_date_filter_in_the_site_time_zone(value, fmt):
     with timezone.override("America/New_York"):
-        tag = render("{{ time(value, fmt) }}", value=value, fmt=fmt)
+        tag = render("{{ value|time_element(fmt) }}", value=value, fmt=fmt)
         filters = DATE_FILTERS.render(Context({"value": value, "fmt": fmt}))
     assert tag == filters
 
@@ -39,9 +39,9 @@ def test_a_time_is_shown_in_the_current_time_zone():
     """The same instant reads differently in another zone (never from a
     cache filled in the first)."""
     with timezone.override("America/New_York"):
-        new_york = render("{{ time(value) }}", value=NEW_YEAR_UTC)
+        new_york = render("{{ value|time_element }}", value=NEW_YEAR_UTC)
     with timezone.override("UTC"):
-        utc = render("{{ time(value) }}", value=NEW_YEAR_UTC)
+        utc = render("{{ value|time_element }}", value=NEW_YEAR_UTC)
     assert new_york == (
         '<time datetime="2025-12-31T22:30:00-05:00">31 December 2025</time>'
     )
@@ -73,7 +73,7 @@ def test_a_card_from_an_imported_macro_shows_the_zone_of_its_render():
 
 
 def test_nothing_for_no_date():
-    assert render("[{{ time(value) }}]", value=None) == "[]"
+    assert render("[{{ value|time_element }}]", value=None) == "[]"
 
 
 @pytest.mark.parametrize(
