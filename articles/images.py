@@ -128,7 +128,7 @@ def make_renditions(photo, widths=RENDITION_WIDTHS):
         # Pillow lets go of the GIL while it resizes and encodes, so the
         # renditions are made in parallel (widest first, as they take
         # longest) and written here, in order, through the storage.
-        workers = min(len(sizes), os.process_cpu_count() or 1)
+        workers = min(len(sizes), os.cpu_count() or 1)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             encoded = {
                 size: pool.submit(_encode_rendition, source, size, has_alpha)
