@@ -171,8 +171,8 @@ def byline(bylines):
 
 @functools.lru_cache(maxsize=2048)
 def _loaded_byline(raw, context):
-    # Keyed by each byline's JSON (LoadedBylines.raw): one entry per story
-    # listed lately, the markup shared with _byline().
+    # Keyed by the story's bylines as JSON (LoadedBylines.raw): one entry
+    # per story listed lately, the markup shared with _byline().
     authors = [data["author"] for data in decode_array(raw)]
     return _byline(tuple([(a["name"], a["slug"]) for a in authors]), context)
 
