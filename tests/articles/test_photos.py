@@ -401,6 +401,32 @@ def test_failed_create_photo_leaves_no_row_and_no_files(monkeypatch, media_root)
     assert not [path for path in media_root.rglob("*") if path.is_file()]
 
 
+def test_a_rendition_failing_midway_leaves_the_old_ones_and_no_new_files(
+    monkeypatch, media_root
+):
+    """Renditions are made in parallel: when one width fails after others
+    were written, the new files go and the photo keeps its renditions."""
+    photo = new_photo(two_colour((1400, 700)))
+    before = list(photo.renditions)
+    files_before = {path for path in media_root.rglob("*") if path.is_file()}
+    encode_rendition = images._encode_rendition
+
+    def failing_at_960(source, size, has_alpha):
+        if size[0] == 960:
+            raise OSError("encoder crashed")
+        return encode_rendition(source, size, has_alpha)
+
+    monkeypatch.setattr(images, "_encode_rendition", failing_at_960)
+
+    with pytest.raises(OSError, match="encoder crashed"):
+        make_renditions(photo)
+
+    assert photo.renditions == before
+    photo.refresh_from_db()
+    assert photo.renditions == before
+    assert {path for path in media_root.rglob("*") if path.is_file()} == files_before
+
+
 def test_create_photo_requires_alt_text():
     """A photo without alt text is refused before anything is stored."""
     with pytest.raises(ValidationError) as raised:
