@@ -153,7 +153,9 @@ def load_stories(rows, using, *, body, photo):
     """``(story, extra columns)`` for each row selected by ``story_columns()``.
 
     A story's own page (``body``) gets its bylines as a list; a list of
-    stories gets them as ``LoadedBylines``, made into instances only if read.
+    stories gets them as ``LoadedBylines``, made into instances only if read,
+    and each listed story keeps its row as ``loaded_row``. A listed story is
+    shown as loaded: changing it does not change its card.
     """
     article_names, section_names, photo_names = _names(body, photo)
     make_article = loader(Article, article_names, using)
@@ -199,6 +201,10 @@ def load_stories(rows, using, *, body, photo):
             article.ordered_bylines = make_bylines(raw)
         else:
             article.ordered_bylines = LoadedBylines(raw, make_bylines)
+            # Everything the story's card can show, as loaded (and whether
+            # its lead photo was): the card's markup is remembered by it
+            # (newsroom.jinja2.remembered_card()).
+            article.loaded_row = (photo, row)
         loaded.append((article, list(columns)))
     return loaded
 

@@ -81,9 +81,15 @@ def media_url_maker(storage):
     The default storage is a lazy object, whose every attribute costs a
     proxy call: it is asked once per photo, not once per rendition.
     """
-    if storage.__class__.url is FileSystemStorage.url:
+    if has_lasting_urls(storage):
         return functools.partial(_local_url, storage.base_url)
     return storage.url
+
+
+def has_lasting_urls(storage):
+    """Whether a file's address in ``storage`` stays the same: on local disk
+    it does; S3's, for one, are signed and expire."""
+    return storage.__class__.url is FileSystemStorage.url
 
 
 @functools.lru_cache(maxsize=8192)

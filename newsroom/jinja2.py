@@ -23,10 +23,13 @@ Jinja2 calls a filter directly and a function through the context's
 import contextvars
 import datetime
 import functools
+import threading
 import unicodedata
+from collections import OrderedDict
 
 import jinja2
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.template import defaultfilters
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
@@ -36,7 +39,7 @@ from markupsafe import Markup, escape
 
 from articles.loading import LoadedBylines, decode_array
 from articles.models import author_path
-from articles.pictures import picture_context
+from articles.pictures import has_lasting_urls, picture_context
 from articles.seo import article_json_ld, social_image
 from newsroom.site import (
     absolute_url,
@@ -63,6 +66,7 @@ def environment(**options):
             "picture_context": picture_context,
             "social_image": social_image,
             "article_json_ld": article_json_ld,
+            "remembered_card": remembered_card,
         }
     )
     env.filters.update(
@@ -220,3 +224,73 @@ def _time_element(value, zone, format, language):
         value.isoformat(),
         dateformat.format(value, format),
     )
+
+
+def remembered_card(article, lead, show_photo, level, *, caller):
+    """``{% call remembered_card(article, lead, show_photo, level) %}(the
+    card){% endcall %}``: a listed story's card, rendered once per process.
+
+    A list's cards are most of its page's rendering (the front page shows
+    53), and lists show the same stories to every reader, page after page.
+    So each card's markup is remembered, keyed by:
+    - the row its story was loaded from (``loaded_row``, see
+      ``articles.loading.load_stories()``), which holds everything a card
+      shows: an edited story, section, writer or photo is a new row;
+    - the card's options;
+    - the script prefix and URLconf its links are reversed under;
+    - the time zone and language its date is shown in;
+    - the card's template, as compiled (a template reloaded in development
+      is a new key).
+    A story not loaded so is rendered each time; so is a card showing a
+    photo that was not loaded with the story, or whose addresses expire.
+    """
+    loaded = getattr(article, "loaded_row", None)
+    if loaded is None:
+        return caller()
+    if show_photo:
+        photo = article.lead_photo if loaded[0] else None
+        if not loaded[0] or (photo and not has_lasting_urls(photo.image.storage)):
+            return caller()
+    key = (
+        loaded[1],
+        lead,
+        show_photo,
+        level,
+        url_context(),
+        _current_locale(),
+        caller._func.__code__,
+    )
+    return _CARDS.get(key, caller)
+
+
+class _Remembered:
+    """The last ``size`` values made by ``make()``, by key, for any thread."""
+
+    def __init__(self, size):
+        self._size = size
+        self._values = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, make):
+        with self._lock:
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+                return value
+        value = make()
+        with self._lock:
+            self._values[key] = value
+            if len(self._values) > self._size:
+                self._values.popitem(last=False)
+        return value
+
+    def clear(self, **kwargs):
+        with self._lock:
+            self._values.clear()
+
+
+# Some 1 KB each: the cards of the lists read lately (a front page, a few
+# dozen archive pages).
+_CARDS = _Remembered(2048)
+# A card's photo depends on the storage settings (tests change them).
+setting_changed.connect(_CARDS.clear)

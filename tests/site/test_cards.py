@@ -1,0 +1,103 @@
+"""A listed story's card, rendered once per process and remembered
+(``newsroom.jinja2.remembered_card()``): what readers see must never be an
+older or another card than the one the story, the page and the reader call
+for."""
+
+import datetime
+import itertools
+
+import pytest
+from django.core.files.storage import FileSystemStorage
+from django.template import engines
+from django.utils import timezone
+
+from articles import reader
+from tests.factories import make_article, make_author, make_photo, make_section
+
+pytestmark = pytest.mark.django_db
+
+NEW_YEAR_UTC = datetime.datetime(2026, 1, 1, 3, 30, tzinfo=datetime.UTC)
+CARDS = engines["jinja2"].from_string(
+    '{% from "includes/article_card.html" import cards %}'
+    "{{ cards(articles, show_photo=show_photo) }}"
+)
+
+
+def render(articles, show_photo=False):
+    return CARDS.render({"articles": articles, "show_photo": show_photo})
+
+
+def listed(*stories):
+    """The stories as a list loads them (``reader.cards()``), afresh."""
+    return reader.cards("by-id", ids=[story.pk for story in stories])
+
+
+def test_a_card_shows_its_story_as_last_edited():
+    """A story, its section and its writer, edited since their card was
+    last shown, show as edited on the next list."""
+    section = make_section(name="Metro", slug="metro")
+    author = make_author(name="Ann Lee", slug="ann-lee")
+    story = make_article(section=section, authors=[author], headline="Flood")
+    before = render(listed(story))
+    assert ">Flood<" in before and ">Metro<" in before and ">Ann Lee<" in before
+
+    story.headline = "Flood warning lifted"
+    story.save()
+    section.name = "City"
+    section.save()
+    author.name = "Ann Lee-Smith"
+    author.save()
+    after = render(listed(story))
+
+    assert ">Flood warning lifted<" in after
+    assert '<a href="/section/metro/">City</a>' in after
+    assert ">Ann Lee-Smith<" in after
+
+
+def test_the_same_story_gets_the_card_each_list_asks_for(client):
+    """The front page's section rails and a section's own page list the
+    same story: as a third-level heading in the first, a second-level one
+    (the page's first list) in the other."""
+    section = make_section(name="Sport", slug="sport")
+    make_article(section=section, headline="Cup final")
+
+    front = client.get("/").content.decode()
+    archive = client.get("/section/sport/").content.decode()
+
+    assert '<h3 class="card-headline"><a href="/' in front
+    assert '<h2 class="card-headline"><a href="/' in archive
+    assert '<h3 class="card-headline">' not in archive
+
+
+def test_a_card_shows_its_date_in_the_time_zone_of_its_render():
+    story = make_article(publish_at=NEW_YEAR_UTC)
+    with timezone.override("UTC"):
+        utc = render(listed(story))
+    with timezone.override("America/New_York"):
+        new_york = render(listed(story))
+    assert ">1 January 2026</time>" in utc
+    assert ">31 December 2025</time>" in new_york
+
+
+class SigningStorage(FileSystemStorage):
+    """A storage whose addresses are signed anew each time, as S3's are."""
+
+    signatures = itertools.count()
+
+    def url(self, name):
+        return f"{super().url(name)}?signature={next(self.signatures)}"
+
+
+def test_a_card_whose_photo_address_expires_gets_a_fresh_one(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": f"{__name__}.SigningStorage"},
+    }
+    make_article(is_featured=True, lead_photo=make_photo(), headline="Eclipse")
+
+    first = render(reader.cards("featured"), show_photo=True)
+    second = render(reader.cards("featured"), show_photo=True)
+
+    assert ">Eclipse<" in first and "?signature=" in first
+    assert first != second
