@@ -66,7 +66,6 @@ def environment(**options):
             "picture_context": picture_context,
             "social_image": social_image,
             "article_json_ld": article_json_ld,
-            "remembered_card": remembered_card,
         }
     )
     env.filters.update(
@@ -74,6 +73,7 @@ def environment(**options):
             "absolute": absolute_url,
             "byline": byline,
             "time_element": time_element,
+            "remembered_cards": remembered_cards,
             "date": date,
             "urlencode": defaultfilters.urlencode,
             "truncatechars": truncatechars,
@@ -226,58 +226,78 @@ def _time_element(value, zone, format, language):
     )
 
 
-def remembered_card(article, lead, show_photo, level, *, caller):
-    """``{% call remembered_card(article, lead, show_photo, level) %}(the
-    card){% endcall %}``: a listed story's card, rendered once per process.
+def remembered_cards(articles, card, lead, show_photo, level):
+    """``{{ articles|remembered_cards(card, lead, show_photo, level) }}``:
+    the markup of ``card(article, lead, show_photo, level)`` (a macro) for
+    each story, each listed story's rendered once per process.
 
     A list's cards are most of its page's rendering (the front page shows
     53), and lists show the same stories to every reader, page after page.
     So each card's markup is remembered, keyed by:
+
     - the row its story was loaded from (``loaded_row``, see
       ``articles.loading.load_stories()``), which holds everything a card
       shows: an edited story, section, writer or photo is a new row;
     - the card's options;
     - the script prefix and URLconf its links are reversed under;
     - the time zone and language its date is shown in;
-    - the card's template, as compiled (a template reloaded in development
-      is a new key).
+    - the macro, as compiled (a template reloaded in development is a new
+      key).
+
     A story not loaded so is rendered each time; so is a card showing a
     photo that was not loaded with the story, or whose addresses expire.
+    The loop is here rather than in the template: a Jinja2 call costs more
+    than finding a remembered card.
     """
-    loaded = getattr(article, "loaded_row", None)
-    if loaded is None:
-        return caller()
-    if show_photo:
-        photo = article.lead_photo if loaded[0] else None
-        if not loaded[0] or (photo and not has_lasting_urls(photo.image.storage)):
-            return caller()
-    key = (
-        loaded[1],
+    shared = (
         lead,
         show_photo,
         level,
         url_context(),
         _current_locale(),
-        caller._func.__code__,
+        card._func.__code__,
     )
-    return _CARDS.get(key, caller)
+    parts = []
+    for article in articles:
+        loaded = getattr(article, "loaded_row", None)
+        if loaded is None or (show_photo and not _photo_lasts(article, loaded)):
+            parts.append(card(article, lead, show_photo, level))
+            continue
+        key = (loaded[1], shared)
+        markup = _CARDS.get(key)
+        if markup is None:
+            markup = _CARDS.set(key, card(article, lead, show_photo, level))
+        parts.append(markup)
+    return Markup("".join(parts))  # noqa: S704 - each part is a macro's markup
+
+
+def _photo_lasts(article, loaded):
+    # Loaded with the story (loaded[0]), and at addresses that stay.
+    if not loaded[0]:
+        return False
+    photo = article.lead_photo
+    return not photo or has_lasting_urls(photo.image.storage)
 
 
 class _Remembered:
-    """The last ``size`` values made by ``make()``, by key, for any thread."""
+    """The last ``size`` values set, by key, for any thread."""
 
     def __init__(self, size):
         self._size = size
         self._values = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key, make):
+    def get(self, key):
+        """The value set for ``key``, or None."""
         with self._lock:
             value = self._values.get(key)
             if value is not None:
                 self._values.move_to_end(key)
-                return value
-        value = make()
+            return value
+
+    def set(self, key, value):
+        """Remember ``value`` for ``key``, forgetting the least recently
+        used value beyond ``size``; ``value`` is returned."""
         with self._lock:
             self._values[key] = value
             if len(self._values) > self._size:
