@@ -15,9 +15,11 @@ What the Django language offers the pages and Jinja2 does not is here:
 (``article.get_absolute_url()``). A missing variable renders as nothing, as
 in the Django language. Two filters of the site's own show what every card
 shows: ``byline`` (the names under a headline) and ``time_element`` (a date
-as a ``<time>`` element). They are filters rather than functions because
-Jinja2 calls a filter directly and a function through the context's
-``call()``: on the front page's cards, 0.3 of 1.9 ms.
+as a ``<time>`` element); three more let a list render each card once per
+process (``card_key``, ``remembered_card``, ``remember_card``). They are
+filters rather than functions because Jinja2 calls a filter directly and a
+function through the context's ``call()``: on the front page's cards, 0.3
+of 1.9 ms.
 """
 
 import contextvars
@@ -73,7 +75,9 @@ def environment(**options):
             "absolute": absolute_url,
             "byline": byline,
             "time_element": time_element,
-            "remembered_cards": remembered_cards,
+            "card_key": card_key,
+            "remembered_card": remembered_card,
+            "remember_card": remember_card,
             "date": date,
             "urlencode": defaultfilters.urlencode,
             "truncatechars": truncatechars,
@@ -90,7 +94,8 @@ _render_locale = contextvars.ContextVar("newsroom.jinja2.render_locale", default
 
 
 class Template(jinja2.Template):
-    """A template that reads the current time zone and language once a render.
+    """A template that reads the current time zone and language once a render,
+    and forgets the remembered cards (``card_key()``) when compiled.
 
     Django keeps both in asgiref locals, and reading them costs more than the
     rest of a remembered ``time_element``: the front page shows 53 dates, and
@@ -98,6 +103,13 @@ class Template(jinja2.Template):
     and the ``date`` filter take them from the render they are part of; called
     outside one, they read them.
     """
+
+    @classmethod
+    def from_code(cls, *args, **kwargs):
+        # Compiled anew: first used, or reloaded after an edit (DEBUG). A
+        # card remembered from the template before would outlive it.
+        _CARDS.clear()
+        return super().from_code(*args, **kwargs)
 
     def render(self, *args, **kwargs):
         token = _render_locale.set((timezone.get_current_timezone(), get_language()))
@@ -226,49 +238,41 @@ def _time_element(value, zone, format, language):
     )
 
 
-def remembered_cards(articles, card, lead, show_photo, level):
-    """``{{ articles|remembered_cards(card, lead, show_photo, level) }}``:
-    the markup of ``card(article, lead, show_photo, level)`` (a macro) for
-    each story, each listed story's rendered once per process.
+@jinja2.pass_context
+def card_key(context, article, lead, show_photo, level):
+    """What a listed story's card is remembered by, or None.
 
     A list's cards are most of its page's rendering (the front page shows
-    53), and lists show the same stories to every reader, page after page.
-    So each card's markup is remembered, keyed by:
+    53), and lists show the same stories to every reader, page after page:
+    ``includes/article_card.html`` renders each card once per process and
+    remembers it (``remembered_card``, ``remember_card``), by:
 
+    - the template rendering it;
     - the row its story was loaded from (``loaded_row``, see
       ``articles.loading.load_stories()``), which holds everything a card
       shows: an edited story, section, writer or photo is a new row;
     - the card's options;
     - the script prefix and URLconf its links are reversed under;
-    - the time zone and language its date is shown in;
-    - the macro, as compiled (a template reloaded in development is a new
-      key).
+    - the time zone and language its date is shown in.
 
-    A story not loaded so is rendered each time; so is a card showing a
-    photo that was not loaded with the story, or whose addresses expire.
-    The loop is here rather than in the template: a Jinja2 call costs more
-    than finding a remembered card.
+    A template compiled anew (first used, or reloaded after an edit in
+    development) forgets every card (``Template.from_code()``). None, and
+    the card is rendered each time, for a story not loaded so, and for a
+    card showing a photo that was not loaded with the story or whose
+    addresses expire.
     """
-    shared = (
+    loaded = getattr(article, "loaded_row", None)
+    if loaded is None or (show_photo and not _photo_lasts(article, loaded)):
+        return None
+    return (
+        context.name,
+        loaded[1],
         lead,
         show_photo,
         level,
         url_context(),
         _current_locale(),
-        card._func.__code__,
     )
-    parts = []
-    for article in articles:
-        loaded = getattr(article, "loaded_row", None)
-        if loaded is None or (show_photo and not _photo_lasts(article, loaded)):
-            parts.append(card(article, lead, show_photo, level))
-            continue
-        key = (loaded[1], shared)
-        markup = _CARDS.get(key)
-        if markup is None:
-            markup = _CARDS.set(key, card(article, lead, show_photo, level))
-        parts.append(markup)
-    return Markup("".join(parts))  # noqa: S704 - each part is a macro's markup
 
 
 def _photo_lasts(article, loaded):
@@ -277,6 +281,18 @@ def _photo_lasts(article, loaded):
         return False
     photo = article.lead_photo
     return not photo or has_lasting_urls(photo.image.storage)
+
+
+def remembered_card(key):
+    """The card remembered for ``card_key()``'s ``key``, or None."""
+    return None if key is None else _CARDS.get(key)
+
+
+def remember_card(markup, key):
+    """Remember the card ``markup`` for ``card_key()``'s ``key``; ``markup``."""
+    if key is not None:
+        _CARDS.set(key, markup)
+    return markup
 
 
 class _Remembered:

@@ -5,13 +5,16 @@ for."""
 
 import datetime
 import itertools
+import os
 
 import pytest
 from django.core.files.storage import FileSystemStorage
 from django.template import engines
 from django.utils import timezone
+from jinja2 import FileSystemLoader
 
 from articles import reader
+from newsroom.jinja2 import environment
 from tests.factories import make_article, make_author, make_photo, make_section
 
 pytestmark = pytest.mark.django_db
@@ -61,8 +64,9 @@ def test_the_same_story_gets_the_card_each_list_asks_for(client):
     section = make_section(name="Sport", slug="sport")
     make_article(section=section, headline="Cup final")
 
+    client.get("/section/sport/")  # its templates compiled, as in production
     front = client.get("/").content.decode()
-    archive = client.get("/section/sport/").content.decode()
+    archive = client.get("/section/sport/?again").content.decode()
 
     assert '<h3 class="card-headline"><a href="/' in front
     assert '<h2 class="card-headline"><a href="/' in archive
@@ -101,3 +105,31 @@ def test_a_card_whose_photo_address_expires_gets_a_fresh_one(settings, tmp_path)
 
     assert ">Eclipse<" in first and "?signature=" in first
     assert first != second
+
+
+def test_a_card_template_edited_in_development_shows_at_once(tmp_path):
+    """With templates reloaded when they change (DEBUG), an edited card
+    replaces the remembered one on the next render."""
+    template = tmp_path / "cards.html"
+    source = (
+        "{% for article in articles %}"
+        "{% set key = article|card_key(False, False, 3) %}"
+        "{% set remembered = key|remembered_card %}"
+        "{% if remembered %}{{ remembered }}{% else %}"
+        "{% set card %}VERSION {{ article.headline }}{% endset %}"
+        "{{ card|remember_card(key) }}{% endif %}{% endfor %}"
+    )
+    template.write_text(source.replace("VERSION", "First"))
+    env = environment(loader=FileSystemLoader(tmp_path), auto_reload=True)
+    story = make_article(headline="Flood")
+    assert env.get_template("cards.html").render(articles=listed(story)) == (
+        "First Flood"
+    )
+
+    template.write_text(source.replace("VERSION", "Second"))
+    later = template.stat().st_mtime + 10
+    os.utime(template, (later, later))
+
+    assert env.get_template("cards.html").render(articles=listed(story)) == (
+        "Second Flood"
+    )
