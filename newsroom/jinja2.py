@@ -325,8 +325,8 @@ class _Remembered:
             self._values.clear()
 
 
-# Some 1 KB each: the cards of the lists read lately (a front page, a few
-# dozen archive pages).
+# The cards of the lists read lately (a front page, a hundred archive pages):
+# 3.3 MB for 2,048 on the bench data, keys (the rows) included.
 _CARDS = _Remembered(2048)
 # A card's photo depends on the storage settings (tests change them).
 setting_changed.connect(_CARDS.clear)
