@@ -203,7 +203,7 @@ def load_stories(rows, using, *, body, photo):
             article.ordered_bylines = LoadedBylines(raw, make_bylines)
             # Everything the story's card can show, as loaded (and whether
             # its lead photo was): the card's markup is remembered by it
-            # (newsroom.jinja2.remembered_cards()).
+            # (newsroom.jinja2.card_key()).
             article.loaded_row = (photo, row)
         loaded.append((article, list(columns)))
     return loaded
