@@ -1,7 +1,6 @@
 """A listed story's card, rendered once per process and remembered
-(``newsroom.jinja2.remembered_card()``): what readers see must never be an
-older or another card than the one the story, the page and the reader call
-for."""
+(``newsroom.jinja2.card_key()``): what readers see must never be an older
+or another card than the one the story, the page and the reader call for."""
 
 import datetime
 import itertools
@@ -64,7 +63,10 @@ def test_the_same_story_gets_the_card_each_list_asks_for(client):
     section = make_section(name="Sport", slug="sport")
     make_article(section=section, headline="Cup final")
 
-    client.get("/section/sport/")  # its templates compiled, as in production
+    # Compiling a template forgets every card: the archive's are compiled
+    # here, the front page's by its request, so that the archive asked for
+    # again meets the front page's cards, as in a process serving both.
+    client.get("/section/sport/")
     front = client.get("/").content.decode()
     archive = client.get("/section/sport/?again").content.decode()
 
