@@ -70,25 +70,19 @@ NOT_MODIFIED_HEADERS = (
 _local = threading.local()
 
 
-class RecentPages:
-    """The pages this process served last, by cache key, up to ``limit``
-    bytes of body, least recently used first out.
+class RecentlyUsed:
+    """The values this process used last, by key, up to ``limit`` of their
+    ``weigh(value)``, least recently used first out; for any thread."""
 
-    A page's key holds the content version, so an entry never goes stale: a
-    change makes new keys, and the old entries age out. In front of a shared
-    Redis it spares the hot pages (the front page, the story everyone is
-    reading) a round trip and an unpickling each: under the benchmark's load
-    a cached story from Redis cost the workers 2.6 ms of CPU, against 1.8
-    from local memory.
-    """
-
-    def __init__(self, limit):
+    def __init__(self, limit, weigh):
         self.limit = limit
+        self._weigh = weigh
         self._entries = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
 
     def get(self, key):
+        """The value put for ``key``, or None."""
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
@@ -101,7 +95,9 @@ class RecentPages:
             self._size = 0
 
     def put(self, key, entry):
-        size = len(entry[1])
+        """Keep ``entry`` for ``key`` (unless one is kept already, or it
+        weighs more than ``limit``)."""
+        size = self._weigh(entry)
         if size > self.limit:
             return
         with self._lock:
@@ -110,8 +106,29 @@ class RecentPages:
             self._entries[key] = entry
             self._size += size
             while self._size > self.limit:
-                _, (_, content, _) = self._entries.popitem(last=False)
-                self._size -= len(content)
+                _, oldest = self._entries.popitem(last=False)
+                self._size -= self._weigh(oldest)
+
+
+class RecentPages(RecentlyUsed):
+    """The pages this process served last, by cache key, up to ``limit``
+    bytes of body, least recently used first out.
+
+    A page's key holds the content version, so an entry never goes stale: a
+    change makes new keys, and the old entries age out. In front of a shared
+    Redis it spares the hot pages (the front page, the story everyone is
+    reading) a round trip and an unpickling each: under the benchmark's load
+    a cached story from Redis cost the workers 2.6 ms of CPU, against 1.8
+    from local memory.
+    """
+
+    def __init__(self, limit):
+        super().__init__(limit, weigh=_body_bytes)
+
+
+def _body_bytes(entry):
+    status, content, headers = entry
+    return len(content)
 
 
 RECENT_PAGES_BYTES = 16 * 1024 * 1024  # per process: some 500 story pages

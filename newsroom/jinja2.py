@@ -25,9 +25,7 @@ of 1.9 ms.
 import contextvars
 import datetime
 import functools
-import threading
 import unicodedata
-from collections import OrderedDict
 
 import jinja2
 from django.conf import settings
@@ -39,6 +37,7 @@ from django.utils.translation import get_language
 from jinja2 import ChainableUndefined, Environment
 from markupsafe import Markup, escape
 
+from articles.caching import RecentlyUsed
 from articles.loading import LoadedBylines, decode_array
 from articles.models import author_path
 from articles.pictures import has_lasting_urls, picture_context
@@ -291,42 +290,18 @@ def remembered_card(key):
 def remember_card(markup, key):
     """Remember the card ``markup`` for ``card_key()``'s ``key``; ``markup``."""
     if key is not None:
-        _CARDS.set(key, markup)
+        _CARDS.put(key, markup)
     return markup
-
-
-class _Remembered:
-    """The last ``size`` values set, by key, for any thread."""
-
-    def __init__(self, size):
-        self._size = size
-        self._values = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key):
-        """The value set for ``key``, or None."""
-        with self._lock:
-            value = self._values.get(key)
-            if value is not None:
-                self._values.move_to_end(key)
-            return value
-
-    def set(self, key, value):
-        """Remember ``value`` for ``key``, forgetting the least recently
-        used value beyond ``size``; ``value`` is returned."""
-        with self._lock:
-            self._values[key] = value
-            if len(self._values) > self._size:
-                self._values.popitem(last=False)
-        return value
-
-    def clear(self, **kwargs):
-        with self._lock:
-            self._values.clear()
 
 
 # The cards of the lists read lately (a front page, a hundred archive pages):
 # 3.3 MB for 2,048 on the bench data, keys (the rows) included.
-_CARDS = _Remembered(2048)
-# A card's photo depends on the storage settings (tests change them).
-setting_changed.connect(_CARDS.clear)
+_CARDS = RecentlyUsed(2048, weigh=lambda markup: 1)
+
+
+def _forget_cards(**kwargs):
+    # A card's photo depends on the storage settings (tests change them).
+    _CARDS.clear()
+
+
+setting_changed.connect(_forget_cards)
