@@ -191,7 +191,10 @@ class AuthorFilter(admin.SimpleListFilter):
         selected = self.value()
         if _is_id(selected):
             authors = authors | Author.objects.filter(pk=selected)
-        return [(str(a.pk), a.name) for a in authors.order_by("name")]
+        return [
+            (str(pk), name)
+            for pk, name in authors.order_by("name").values_list("pk", "name")
+        ]
 
     def queryset(self, request, queryset):
         value = self.value()

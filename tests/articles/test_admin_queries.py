@@ -171,3 +171,40 @@ def test_desk_rows_with_a_column_it_does_not_know_are_djangos(client):
 
     assert [list(r) for r in desk_results(cl)] == [list(r) for r in results(cl)]
     assert "field-section__name" in str(list(desk_results(cl))[0][-1])
+
+
+def test_desk_counts_a_small_result_exactly(client):
+    """Below ``exact_below`` the desk's count is the stories it lists."""
+    client.force_login(make_staff("editor", "Editor"))
+    section = make_section()
+    add_articles(3, section, [make_author()])
+    make_article(headline="Council votes on the budget")
+    changelist = reverse("admin:articles_article_changelist")
+
+    assert client.get(changelist).context["cl"].result_count == 4
+    searched = client.get(changelist + "?q=bulk")
+    assert searched.context["cl"].result_count == 3
+    assert b"3 articles" in searched.content
+
+
+def test_desk_estimates_a_large_result_from_its_rows_alone(client, monkeypatch):
+    """A large result is not counted (no ``COUNT(*)`` of the archive per
+    page): the planner estimates the rows matching the list's filters, without
+    the columns the list shows (the bylines' subquery, the section's join)."""
+    from articles.paginators import EstimatedCountPaginator
+
+    monkeypatch.setattr(EstimatedCountPaginator, "exact_below", 1)
+    client.force_login(make_staff("editor", "Editor"))
+    add_articles(30, make_section(), [make_author()])
+    changelist = reverse("admin:articles_article_changelist")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(changelist + "?q=bulk")
+    assert response.status_code == 200
+    sql = [query["sql"] for query in queries.captured_queries]
+    assert not [s for s in sql if "COUNT(" in s.upper()]
+    (explain,) = [s for s in sql if s.startswith("EXPLAIN")]
+    assert "search_vector" in explain  # the search is estimated
+    assert "ARRAY(" not in explain.upper()
+    assert "JOIN" not in explain.upper()
+    assert response.context["cl"].result_count >= 1
