@@ -208,7 +208,7 @@ class ArticleQuerySet(models.QuerySet):
         """
         return self.filter(status=Article.Status.PUBLISHED, publish_at__lte=Now())
 
-    def tagged(self, tag):
+    def tagged(self, tag, content_type=None):
         """The stories with ``tag``: an ``IN`` over the tag's taggit items.
 
         ``filter(tags=tag)`` joins taggit's integer ``object_id``, cast to
@@ -217,10 +217,11 @@ class ArticleQuerySet(models.QuerySet):
         (about 20 ms at 100,000 stories). With ``IN`` the types are not
         cast, and the first pages of a popular tag walk the newest stories
         (about 1 ms), those of a rare one the tag's own items.
+        ``content_type`` is taggit's for stories, looked up when not given.
         """
-        items = TaggedItem.objects.filter(
-            tag=tag, content_type=ContentType.objects.get_for_model(self.model)
-        )
+        if content_type is None:
+            content_type = ContentType.objects.get_for_model(self.model)
+        items = TaggedItem.objects.filter(tag=tag, content_type=content_type)
         return self.filter(pk__in=items.values("object_id"))
 
     def by_author(self, author):

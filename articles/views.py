@@ -5,7 +5,7 @@ import datetime
 
 from django.conf import settings
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.cache import patch_response_headers
 from django.utils.http import http_date
 from django.views.decorators.cache import never_cache
@@ -13,7 +13,7 @@ from taggit.models import Tag
 
 from articles import reader, services
 from articles.caching import cache_public_page
-from articles.models import Article, ArticleRedirect, Author, Section
+from articles.models import ArticleRedirect, Author, Section
 from newsroom import ratelimit
 
 
@@ -81,8 +81,8 @@ def article_preview(request, token):
 @cache_public_page
 def section_detail(request, slug):
     """A section's stories, newest first, paginated."""
-    section = get_object_or_404(Section, slug=slug)
-    page = reader.paginate(request, Article.objects.published().filter(section=section))
+    section = reader.by_slug(Section, slug)
+    page = reader.paginate(request, "section", section.pk)
     return render(
         request, "articles/section_detail.html", {"section": section, "page": page}
     )
@@ -91,8 +91,8 @@ def section_detail(request, slug):
 @cache_public_page
 def author_detail(request, slug):
     """An author's portrait, bio and stories."""
-    author = get_object_or_404(Author.objects.select_related("photo"), slug=slug)
-    page = reader.paginate(request, Article.objects.published().by_author(author))
+    author = reader.by_slug(Author, slug, related="photo")
+    page = reader.paginate(request, "author", author.pk)
     return render(
         request, "articles/author_detail.html", {"author": author, "page": page}
     )
@@ -101,8 +101,8 @@ def author_detail(request, slug):
 @cache_public_page
 def tag_detail(request, slug):
     """Stories with a tag."""
-    tag = get_object_or_404(Tag, slug=slug)
-    page = reader.paginate(request, Article.objects.published().tagged(tag))
+    tag = reader.by_slug(Tag, slug)
+    page = reader.paginate(request, "tag", tag.pk)
     return render(request, "articles/tag_detail.html", {"tag": tag, "page": page})
 
 

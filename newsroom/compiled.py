@@ -34,7 +34,7 @@ import functools
 
 from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.backends.postgresql.base import ServerBindingCursor
-from django.db.models import BooleanField, Expression, Func
+from django.db.models import BigIntegerField, BooleanField, Expression, Func
 
 from newsroom.models import instance_maker
 
@@ -81,10 +81,14 @@ class CompiledQuery:
     a rare word), which PostgreSQL then plans on each run.
     """
 
-    def __init__(self, model, build, *, prepare=True):
+    def __init__(self, model, build, *, prepare=True, paged=False):
         self.model = model
         self._build = build
         self._prepare = prepare
+        # The ORM writes a slice's bounds into the SQL, which would make one
+        # query per page: a paged query ends with LIMIT and OFFSET taken as
+        # values instead (``limit`` and ``offset``, given to ``rows()``).
+        self._paged = paged
         self._compiled = {}
 
     def rows(self, variant=None, **values):
@@ -113,13 +117,21 @@ class CompiledQuery:
         key = (using, variant)
         compiled = self._compiled.get(key)
         if compiled is None:
-            queryset = self._build(variant)
+            query = self._build(variant).query
+            sql, params = query.get_compiler(using=using).as_sql()
+            if self._paged:
+                if query.is_sliced:
+                    raise ValueError("A paged query is sliced by rows(), not built so.")
+                sql += " LIMIT %s OFFSET %s"
+                params = (*params, _LIMIT, _OFFSET)
             # Two threads may compile the same query at once; both get the
             # same SQL, so the second simply replaces the first.
-            compiled = self._compiled[key] = queryset.query.get_compiler(
-                using=using
-            ).as_sql()
+            compiled = self._compiled[key] = (sql, tuple(params))
         return compiled
+
+
+_LIMIT = Param("limit", BigIntegerField())
+_OFFSET = Param("offset", BigIntegerField())
 
 
 def _prepared_cursor(connection):

@@ -129,6 +129,32 @@ def test_an_archive_without_stories_says_so(client):
         assert "Not yet" not in response.content.decode(), url
 
 
+def test_an_unknown_section_tag_or_writer_is_a_404(client):
+    make_section(slug="city")
+    make_author(slug="writer")
+    make_article(tags=["harbour"])
+    for url in ["/section/city/", "/author/writer/", "/tag/harbour/"]:
+        assert client.get(url).status_code == 200, url
+    for url in ["/section/town/", "/author/editor/", "/tag/port/"]:
+        assert client.get(url).status_code == 404, url
+
+
+def test_a_writers_page_shows_their_portrait_without_a_query_of_its_own(client, media):
+    """The portrait is loaded with the writer: a writer with one costs the
+    page no more queries than one without."""
+    bare = make_author(slug="bare")
+    pictured = make_author(slug="pictured", photo=make_photo(alt_text="A face"))
+    for author in (bare, pictured):
+        make_article(authors=[author])
+    client.get("/author/bare/?warm-up")  # what any page looks up once
+    without = count_queries(client, "/author/bare/")
+    assert count_queries(client, "/author/pictured/") == without
+    page = client.get("/author/pictured/?again").content.decode()
+    portrait = page.split('<div class="portrait">')[1].split("</div>")[0]
+    assert 'alt="A face"' in portrait
+    assert 'class="portrait"' not in client.get("/author/bare/?again").content.decode()
+
+
 def test_author_page_lists_every_byline_of_theirs_newest_first(client):
     """Stories where the writer is any of the bylines, published ones only,
     newest first, 20 a page; never another writer's."""
