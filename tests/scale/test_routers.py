@@ -211,14 +211,19 @@ def test_reader_pages_are_served_from_the_replica(replica, client):
     ):
         home = client.get("/")
         story = client.get(article.get_absolute_url())
+        archive = client.get("/section/news/")
     assert home.status_code == 200
     assert story.status_code == 200
+    assert archive.status_code == 200
     assert "Read from the replica" in home.text
     assert "Read from the replica" in story.text
+    assert "Read from the replica" in archive.text
     replica_sql = " ".join(q["sql"] for q in on_replica.captured_queries)
     primary_sql = " ".join(q["sql"] for q in on_primary.captured_queries)
     assert '"articles_article"' in replica_sql
+    assert '"articles_section"' in replica_sql
     assert '"articles_article"' not in primary_sql
+    assert '"articles_section"' not in primary_sql
     assert '"articles_contentversion"' in primary_sql
     assert '"articles_contentversion"' not in replica_sql
     # The request is over: nothing is left marked as a reader request.
