@@ -455,7 +455,7 @@ def paginate(request, kind, pk, per_page=PER_PAGE):
         if start is None:
             raise Http404("No such page.")
         publish_at, first_pk = start
-        rows = _ARCHIVE_IDS.rows(
+        walked = _ARCHIVE_IDS.rows(
             (kind, "deep"),
             archive=pk,
             content_type=_tagged(),
@@ -465,14 +465,14 @@ def paginate(request, kind, pk, per_page=PER_PAGE):
             offset=0,
         )
     else:
-        rows = _ARCHIVE_IDS.rows(
+        walked = _ARCHIVE_IDS.rows(
             (kind, "newest"),
             archive=pk,
             content_type=_tagged(),
             limit=per_page + 1,
             offset=(number - 1) * per_page,
         )
-    ids = [row[0] for row in rows]
+    ids = [story for (story,) in walked]
     if not ids and number > 1:
         raise Http404("No such page.")
     has_next, ids = len(ids) > per_page, ids[:per_page]

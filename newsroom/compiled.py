@@ -79,15 +79,18 @@ class CompiledQuery:
     once whatever its values, unless ``prepare=False``: for a query whose
     best plan depends on its values (a search for a common word and one for
     a rare word), which PostgreSQL then plans on each run.
+
+    With ``paged=True`` the queryset is built unsliced and the SQL ends with
+    ``LIMIT %s OFFSET %s``, given to ``rows()`` as ``limit`` and ``offset``:
+    one statement for every page of a list.
     """
 
     def __init__(self, model, build, *, prepare=True, paged=False):
         self.model = model
         self._build = build
         self._prepare = prepare
-        # The ORM writes a slice's bounds into the SQL, which would make one
-        # query per page: a paged query ends with LIMIT and OFFSET taken as
-        # values instead (``limit`` and ``offset``, given to ``rows()``).
+        # The ORM writes a slice's bounds into the SQL: one statement (and
+        # one prepared statement) per page.
         self._paged = paged
         self._compiled = {}
 

@@ -56,6 +56,38 @@ def test_each_run_uses_its_own_values_and_the_database_clock():
     assert latest.rows(2, section=news.pk, seen=[]) == [("Soon",), ("New",)]
 
 
+@pytest.mark.parametrize("prepared", [True, False])
+def test_a_paged_query_is_one_statement_for_every_page(prepared):
+    """LIMIT and OFFSET are values of each run, not a statement per page."""
+    builds = []
+
+    def build(variant):
+        builds.append(variant)
+        return _latest_query(None)  # not sliced: rows() pages it
+
+    pages = CompiledQuery(Article, build, prepare=prepared, paged=True)
+    section = make_section()
+    now = timezone.now()
+    for n in range(5):
+        make_article(
+            section=section, headline=f"Story {n}", publish_at=now - timedelta(n)
+        )
+
+    def page(limit, offset):
+        rows = pages.rows(section=section.pk, seen=[], limit=limit, offset=offset)
+        return [headline for (headline,) in rows]
+
+    assert page(2, 0) == ["Story 0", "Story 1"]
+    assert page(2, 2) == ["Story 2", "Story 3"]
+    assert page(3, 4) == ["Story 4"]
+    assert page(2, 9) == []
+    assert builds == [None]
+    with pytest.raises(ValueError, match="sliced"):
+        CompiledQuery(Article, _latest_query, paged=True).rows(
+            2, section=section.pk, seen=[], limit=1, offset=0
+        )
+
+
 def test_a_missing_value_is_a_clear_error():
     latest = CompiledQuery(Article, _latest_query)
 
