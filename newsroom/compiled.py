@@ -32,9 +32,18 @@ which is why it can be compiled once.
 
 import functools
 
+import psycopg
+from django.contrib.postgres.fields import ArrayField
 from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.db.backends.postgresql.base import ServerBindingCursor
-from django.db.models import BigIntegerField, BooleanField, Expression, Func
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Expression,
+    Func,
+    IntegerField,
+)
+from psycopg.adapt import Dumper
 
 from newsroom.models import instance_maker
 
@@ -45,6 +54,15 @@ class Param(Expression):
     def __init__(self, name, output_field):
         super().__init__(output_field=output_field)
         self.name = name
+        self.ids = isinstance(output_field, ArrayField) and isinstance(
+            output_field.base_field, IntegerField
+        )
+
+    def bind(self, value):
+        """``value`` as it is sent: a list of integers as ``IdArray``."""
+        if self.ids and value is not None:
+            return IdArray(value)
+        return value
 
     def __repr__(self):
         return f"Param({self.name!r})"
@@ -69,6 +87,26 @@ class InArray(Func):
     template = "%(expressions)s)"
     arg_joiner = " = ANY("
     output_field = BooleanField()
+
+
+class IdArray(list):
+    """Integers sent to PostgreSQL as one ``bigint[]``.
+
+    psycopg's own dumper for a list looks at every element to choose the
+    array's type: 110 µs for the 48 ids of the front page's stories,
+    against 20 for this one, which writes the array literal directly.
+    """
+
+
+class _IdArrayDumper(Dumper):
+    oid = psycopg.postgres.types["int8"].array_oid
+
+    def dump(self, obj):
+        # Formatted as integers: a value that is not one fails here, not as SQL.
+        return ("{" + ",".join([f"{value:d}" for value in obj]) + "}").encode()
+
+
+psycopg.adapters.register_dumper(IdArray, _IdArrayDumper)
 
 
 class CompiledQuery:
@@ -100,7 +138,7 @@ class CompiledQuery:
         sql, params = self.sql(variant, using=alias)
         try:
             bound = [
-                values[param.name] if isinstance(param, Param) else param
+                param.bind(values[param.name]) if isinstance(param, Param) else param
                 for param in params
             ]
         except KeyError as error:

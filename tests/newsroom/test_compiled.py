@@ -160,6 +160,32 @@ def test_a_prepared_statement_is_planned_once_not_on_every_run():
         assert cursor.fetchall() == [(3, 0)]
 
 
+def test_lists_of_ids_of_any_size_share_one_prepared_statement():
+    """A list of integers is sent as one ``bigint[]`` whatever its values:
+    psycopg would send small ids as ``smallint[]`` and larger ones as
+    ``integer[]``, a prepared statement (and a plan) for each."""
+    latest = CompiledQuery(Article, _latest_query)
+    section = make_section()
+    only = make_article(section=section, headline="Only")
+    before = _prepared_statements()
+
+    for other in ([], [only.pk + 1], [only.pk + 70_000], [only.pk + 2**40]):
+        assert latest.rows(1, section=section.pk, seen=other) == [("Only",)]
+
+    assert _prepared_statements() - before == 1
+
+
+@pytest.mark.parametrize("junk", [["1}"], ["1; DROP TABLE articles_article"], [None]])
+def test_a_list_of_ids_holding_something_else_is_refused_before_the_query(junk):
+    """The array is written as integers, never as the text given: "1}"
+    would otherwise close the array literal early."""
+    latest = CompiledQuery(Article, _latest_query)
+
+    with pytest.raises((TypeError, ValueError)):
+        latest.rows(1, section=1, seen=junk)
+    assert Article.objects.count() == 0  # the table is still there
+
+
 def _prepared_statements():
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements")
