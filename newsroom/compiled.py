@@ -54,13 +54,13 @@ class Param(Expression):
     def __init__(self, name, output_field):
         super().__init__(output_field=output_field)
         self.name = name
-        self.ids = isinstance(output_field, ArrayField) and isinstance(
+        self._integers = isinstance(output_field, ArrayField) and isinstance(
             output_field.base_field, IntegerField
         )
 
     def bind(self, value):
         """``value`` as it is sent: a list of integers as ``IdArray``."""
-        if self.ids and value is not None:
+        if self._integers and value is not None:
             return IdArray(value)
         return value
 
@@ -106,6 +106,8 @@ class _IdArrayDumper(Dumper):
         return ("{" + ",".join([f"{value:d}" for value in obj]) + "}").encode()
 
 
+# Django copies psycopg's adapters when it first connects: this module is
+# imported with the models (articles.models), before any connection.
 psycopg.adapters.register_dumper(IdArray, _IdArrayDumper)
 
 

@@ -175,6 +175,16 @@ def test_lists_of_ids_of_any_size_share_one_prepared_statement():
     assert _prepared_statements() - before == 1
 
 
+def test_the_database_connection_sends_lists_of_ids_with_their_dumper():
+    from psycopg.adapt import PyFormat
+
+    from newsroom.compiled import IdArray, _IdArrayDumper
+
+    connection.ensure_connection()
+    dumper = connection.connection.adapters.get_dumper(IdArray, PyFormat.AUTO)
+    assert dumper is _IdArrayDumper
+
+
 @pytest.mark.parametrize("junk", [["1}"], ["1; DROP TABLE articles_article"], [None]])
 def test_a_list_of_ids_holding_something_else_is_refused_before_the_query(junk):
     """The array is written as integers, never as the text given: "1}"
