@@ -137,7 +137,7 @@ class Migration(migrations.Migration):
                 (
                     "article",
                     models.OneToOneField(
-                        on_delete=django.db.models.deletion.CASCADE,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
                         primary_key=True,
                         related_name="byline_list",
                         serialize=False,

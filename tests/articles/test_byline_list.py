@@ -92,9 +92,17 @@ def test_the_list_follows_writes_that_send_no_signals():
     assert kept(other) is None
 
 
-def test_a_deleted_story_takes_its_list_with_it():
+def test_a_deleted_story_takes_its_list_with_it(client):
+    client.force_login(make_staff("editor", "Editor"))
     article = make_article(authors=[make_author()])
-    article.delete()
+    url = reverse("admin:articles_article_delete", args=[article.pk])
+    confirm = client.get(url).content.decode()
+    assert "Byline: " in confirm  # what the editor deletes with the story
+    assert "byline list" not in confirm.lower()  # and nothing of ours
+    client.post(url, {"post": "yes"})
+    assert not Article.objects.filter(pk=article.pk).exists()
+    assert not BylineList.objects.exists()
+    make_article(authors=[make_author()]).delete()
     assert not BylineList.objects.exists()
 
 
