@@ -131,7 +131,9 @@ def _front_sections_query(variant):
 
 
 def cards(variant, **values):
-    """Stories as lists show them (no body), with sections and bylines.
+    """Stories as lists show them (no body), with sections and bylines, as
+    ``loading.ListedStory``: each made into its ``Article`` only if more
+    than its card's key is read (a remembered card reads nothing more).
 
     ``"featured"``: the newest featured stories, with their lead photos;
     ``"by-id"``: the stories with the primary keys ``ids``, without photos
@@ -141,8 +143,10 @@ def cards(variant, **values):
     """
     photo = variant == "featured"
     rows = _CARDS.rows(variant, **values)
-    loaded = loading.load_stories(rows, _CARDS.using(), body=False, photo=photo)
-    return [article for article, _ in loaded]
+    loaded = loading.load_stories(
+        rows, _CARDS.using(), body=False, photo=photo, lazy=True
+    )
+    return [story for story, _ in loaded]
 
 
 def _cards_query(variant):

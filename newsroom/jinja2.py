@@ -39,7 +39,7 @@ from markupsafe import Markup, escape
 
 from articles.caching import RecentlyUsed
 from articles.loading import LoadedBylines, decode_array
-from articles.models import author_path
+from articles.models import Photo, author_path
 from articles.pictures import has_lasting_urls, picture_context
 from articles.seo import article_json_ld, social_image
 from newsroom.site import (
@@ -275,11 +275,15 @@ def card_key(context, article, lead, show_photo, level):
 
 
 def _photo_lasts(article, loaded):
-    # Loaded with the story (loaded[0]), and at addresses that stay.
+    # Loaded with the story (loaded[0]), and at addresses that stay. Read
+    # from the key and the field: a listed story is not made for its key.
     if not loaded[0]:
         return False
-    photo = article.lead_photo
-    return not photo or has_lasting_urls(photo.image.storage)
+    return article.lead_photo_id is None or has_lasting_urls(_PHOTO_FILE.storage)
+
+
+# A photo's file is stored where its field says (``photo.image.storage``).
+_PHOTO_FILE = Photo._meta.get_field("image")
 
 
 def remembered_card(key):

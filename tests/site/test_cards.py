@@ -13,6 +13,7 @@ from django.utils import timezone
 from jinja2 import FileSystemLoader
 
 from articles import reader
+from articles.models import Article
 from newsroom.jinja2 import environment
 from tests.factories import make_article, make_author, make_photo, make_section
 
@@ -54,6 +55,45 @@ def test_a_card_shows_its_story_as_last_edited():
     assert ">Flood warning lifted<" in after
     assert '<a href="/section/metro/">City</a>' in after
     assert ">Ann Lee-Smith<" in after
+
+
+def test_a_list_shown_again_makes_no_story_of_a_remembered_card():
+    """Cards are remembered by their stories' rows, so a list shown again
+    unchanged reads its rows and makes nothing of them (``ListedStory``)."""
+    stories = [make_article(authors=[make_author()]) for _ in range(2)]
+    first = listed(*stories)
+    shown = render(first)
+    assert all(story._article is not None for story in first)  # rendered
+    again = listed(*stories)
+    assert render(again) == shown
+    assert all(story._article is None for story in again)  # not made
+
+    stories[1].headline = "Edited since"
+    stories[1].save()
+    edited = listed(*stories)
+    assert "Edited since" in render(edited)
+    made = {story.pk: story._article is not None for story in edited}
+    assert made == {stories[0].pk: False, stories[1].pk: True}
+
+
+def test_a_featured_card_with_its_photo_is_remembered_too():
+    make_article(is_featured=True, lead_photo=make_photo(), headline="Pictured")
+    shown = render(reader.cards("featured"), show_photo=True)
+    assert "Pictured" in shown and "<img" in shown
+    again = reader.cards("featured")
+    assert render(again, show_photo=True) == shown
+    assert again[0]._article is None
+
+
+def test_a_listed_story_stands_for_its_article():
+    story = make_article(headline="Standing in")
+    [listed_story] = listed(story)
+    assert listed_story.pk == story.pk
+    assert listed_story.headline == "Standing in"
+    assert listed_story == story and hash(listed_story) == hash(story)
+    assert isinstance(listed_story.article, Article)
+    with pytest.raises(AttributeError):
+        listed_story.snippet = "a list that sets attributes loads eagerly"
 
 
 def test_the_same_story_gets_the_card_each_list_asks_for(client):
