@@ -13,6 +13,9 @@ from django.core.cache import cache
 def hit(scope, key, *, limit, window):
     """Count one attempt; True when more than ``limit`` in ``window`` seconds."""
     cache_key = f"rate:{scope}:{key}"
+    count_hit = getattr(cache, "count_hit", None)
+    if count_hit is not None:  # newsroom.cache.RedisCache: one round trip
+        return count_hit(cache_key, window) > limit
     cache.add(cache_key, 0, timeout=window)
     try:
         count = cache.incr(cache_key)

@@ -46,6 +46,16 @@ def test_pages_and_signups_go_on_while_redis_is_down(client, redis_down, caplog)
     assert "Cache unavailable" in outage[0].getMessage()
 
 
+def test_rate_limits_open_while_redis_is_down(redis_down):
+    """A count that cannot be read is a first attempt, every time."""
+    from newsroom import ratelimit
+
+    assert cache.count_hit("rate:test:ip", 60) == 1
+    assert not any(
+        ratelimit.hit("test", "203.0.113.9", limit=1, window=60) for _ in range(5)
+    )
+
+
 def test_a_failed_redis_is_left_alone_for_a_while(redis_down, monkeypatch, caplog):
     """One timeout per pause, not one per call; then it is tried again."""
     attempts = []

@@ -220,6 +220,21 @@ def test_rate_limit_is_per_client_not_per_instance(cluster, content, new_client)
     assert cluster.smtp.count_matching("@ratelimit.scale.example") == SIGNUPS_PER_IP
 
 
+def test_a_rate_limit_count_lives_as_long_as_its_window(cluster):
+    """The count (newsroom.cache.RedisCache.count_hit) is one round trip,
+    and its key always expires: a window that ends starts afresh."""
+    from newsroom.cache import RedisCache
+
+    cache = RedisCache(cluster.env["CACHE_URL"], {})
+    key = "rate:scale-test:127.0.0.9"
+    assert [cache.count_hit(key, 2) for _ in range(3)] == [1, 2, 3]
+    assert cache.get(key) == 3  # Django reads the counter as it wrote it
+    client = cache._cache.get_client(write=True)
+    assert 0 < client.ttl(cache.make_and_validate_key(key)) <= 2
+    time.sleep(2.2)
+    assert cache.count_hit(key, 2) == 1
+
+
 def test_digest_to_20000_subscribers_while_serving_pages(cluster, content, new_client):
     a, b = cluster.web
     cluster.sql(
