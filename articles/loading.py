@@ -257,11 +257,12 @@ class ListedStory:
 
     def __eq__(self, other):
         if isinstance(other, ListedStory):
-            other = other.article
+            return self.id == other.id
         return self.article == other
 
     def __hash__(self):
-        return hash(self.article)
+        # As Model.__hash__(): its primary key, with nothing made for it.
+        return hash(self.id)
 
     def __reduce__(self):
         # A story pickles (into a cache, say) as its Article.
