@@ -1,0 +1,142 @@
+"""The desk draws some of Django's admin templates in Python, for speed
+(``articles/templatetags/desk.py``): what it draws is Django's HTML.
+
+Compared with whitespace between tags taken out, which the templates' line
+breaks and indents add and browsers ignore.
+"""
+
+import re
+from pathlib import Path
+
+import django.contrib.admin
+import pytest
+from django.contrib.admin.helpers import ActionForm
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.template import Context, Template
+from django.urls import reverse
+
+from articles.admin import DeskActionForm
+from articles.models import Author
+from tests.factories import make_article, make_author, make_section, make_staff
+
+pytestmark = pytest.mark.django_db
+
+LIST_URL = reverse("admin:articles_article_changelist")
+DJANGO_TEMPLATES = Path(django.contrib.admin.__file__).parent / "templates"
+
+
+def tidy(html):
+    return re.sub(r"\s*(<[^>]+>)\s*", r"\1", str(html)).strip()
+
+
+@pytest.fixture
+def editor_client(client):
+    client.force_login(make_staff("editor", "Editor"))
+    return client
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "?status=draft&is_featured__exact=1", "?section={section}", "?q=story"],
+)
+def test_desk_filters_are_djangos_filters(editor_client, query):
+    """Each filter of the sidebar, and the page, as Django draws them:
+    choices, the chosen one, links keeping the other filters, names escaped."""
+    from django.contrib.admin.templatetags.admin_list import admin_list_filter
+
+    from articles.templatetags.desk import desk_list_filter
+
+    section = make_section(name="City & <Region>")
+    make_section(name="Sport")
+    make_article(section=section, headline="A story")
+    desk = make_author(name="Desk <writer>")
+    desk.user = make_staff("writer", "Reporter")
+    desk.save()
+    url = LIST_URL + query.replace("{section}", f"{section.pk}")
+    response = editor_client.get(url.replace("?section=", "?section__id__exact="))
+    cl = response.context["cl"]
+    specs = [spec for spec in cl.filter_specs if spec.has_output()]
+    assert len(specs) == 4  # status, section, featured, author
+
+    for spec in specs:
+        djangos = admin_list_filter(cl, spec)
+        assert tidy(desk_list_filter(cl, spec)) == tidy(djangos)
+        assert tidy(djangos) in tidy(response.content.decode())
+    page = response.content.decode()
+    assert "City &amp; &lt;Region&gt;" in page
+    assert "Desk &lt;writer&gt;" in page
+
+
+def test_a_filter_template_overridden_by_the_project_is_used():
+    """Django's templates are written out only where the project has not
+    replaced them: the project's own app_list.html is the desk's."""
+    from articles.templatetags.desk import _djangos_own
+
+    assert _djangos_own("admin/filter.html")
+    assert not _djangos_own("admin/app_list.html")
+
+
+def djangos_app_list(context):
+    source = (DJANGO_TEMPLATES / "admin" / "app_list.html").read_text()
+    return Template(source).render(Context(context))
+
+
+def test_the_model_lists_are_djangos(editor_client):
+    """The index's list of models, with its add and change links, and the
+    sidebar's, with the current model marked, are Django's."""
+    from articles.templatetags.desk import desk_app_list
+
+    index = editor_client.get(reverse("admin:index"))
+    context = {
+        "app_list": index.context["app_list"],
+        "show_changelinks": True,
+        "request": index.wsgi_request,
+    }
+    assert "addlink" in djangos_app_list(context)
+    assert tidy(desk_app_list(context)) == tidy(djangos_app_list(context))
+    assert tidy(djangos_app_list(context)) in tidy(index.content.decode())
+
+    changelist = editor_client.get(LIST_URL)
+    context = {
+        "app_list": changelist.context["available_apps"],
+        "show_changelinks": False,
+        "request": changelist.wsgi_request,
+    }
+    assert 'aria-current="page"' in djangos_app_list(context)
+    assert tidy(desk_app_list(context)) == tidy(djangos_app_list(context))
+    assert tidy(djangos_app_list(context)) in tidy(changelist.content.decode())
+
+
+def test_a_model_one_may_only_view_has_a_view_link(client):
+    from articles.templatetags.desk import desk_app_list
+
+    user = get_user_model().objects.create_user("viewer", is_staff=True)
+    user.user_permissions.add(
+        Permission.objects.get(codename="view_author"),
+        Permission.objects.get(codename="add_section"),
+    )
+    client.force_login(user)
+    Author.objects.create(name="A <b>writer</b>", slug="a-writer")
+
+    index = client.get(reverse("admin:index"))
+    context = {
+        "app_list": index.context["app_list"],
+        "show_changelinks": True,
+        "request": index.wsgi_request,
+    }
+    assert "viewlink" in djangos_app_list(context)
+    assert tidy(desk_app_list(context)) == tidy(djangos_app_list(context))
+    context["app_list"] = []
+    assert "permission" in djangos_app_list(context)
+    assert tidy(desk_app_list(context)) == tidy(djangos_app_list(context))
+
+
+def test_the_action_form_is_djangos():
+    choices = [("", "---------"), ("publish_selected", "Publish <now>")]
+    djangos, desks = ActionForm(auto_id=None), DeskActionForm(auto_id=None)
+    for form in (djangos, desks):
+        form.fields["action"].choices = choices
+    assert tidy(desks["action"]) == tidy(djangos["action"])
+    assert "Publish &lt;now&gt;" in str(desks["action"])
+    assert tidy(desks["select_across"]) == tidy(djangos["select_across"])
