@@ -68,6 +68,24 @@ def test_desk_filters_are_djangos_filters(editor_client, query):
     assert "Desk &lt;writer&gt;" in page
 
 
+@pytest.mark.parametrize("order", ["", "?o=3", "?o=-6.2.1"])
+def test_the_result_table_is_djangos(editor_client, order):
+    """Headers with their sorting links (and priorities when sorted by
+    several columns) and the rows, as Django's template draws them."""
+    from articles.templatetags.desk import _results_table, desk_result_list
+
+    make_article(headline="One <i>story</i>", authors=[make_author(name="Zoë")])
+    make_article(headline="Another", status="draft")
+    response = editor_client.get(LIST_URL + order)
+    context = desk_result_list(response.context["cl"])
+    source = (DJANGO_TEMPLATES / "admin" / "change_list_results.html").read_text()
+    djangos = Template(source).render(Context(context))
+
+    assert tidy(_results_table(context)) == tidy(djangos)
+    assert tidy(djangos) in tidy(response.content.decode())
+    assert ("sortpriority" in djangos) == (order == "?o=-6.2.1")
+
+
 def test_a_filter_template_overridden_by_the_project_is_used():
     """Django's templates are written out only where the project has not
     replaced them: the project's own app_list.html is the desk's."""
@@ -140,3 +158,14 @@ def test_the_action_form_is_djangos():
     assert tidy(desks["action"]) == tidy(djangos["action"])
     assert "Publish &lt;now&gt;" in str(desks["action"])
     assert tidy(desks["select_across"]) == tidy(djangos["select_across"])
+
+
+def test_the_status_column_names_each_status_as_the_model_does():
+    from django.contrib import admin
+
+    from articles.models import Article
+
+    model_admin = admin.site.get_model_admin(Article)
+    for status in [*Article.Status.values, "retired"]:
+        article = Article(status=status)
+        assert model_admin.status_label(article) == article.get_status_display()
