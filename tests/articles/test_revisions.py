@@ -28,3 +28,26 @@ def test_each_admin_save_records_a_revision_that_can_be_recovered(client):
     assert client.get(revision_url).status_code == 200
     oldest.revision.revert()
     assert Article.objects.get(pk=article.pk).headline == "Second words"
+
+
+def test_a_story_published_from_the_desk_list_has_the_revision_in_its_history(
+    client,
+):
+    """The desk's bulk actions save within a revision, as the story form
+    does; showing the list opens no transaction."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(make_staff("editor", "Editor"))
+    draft = make_article(status=Article.Status.DRAFT, authors=[make_author()])
+    desk = reverse("admin:articles_article_changelist")
+    with CaptureQueriesContext(connection) as shown:
+        assert client.get(desk).status_code == 200
+    statements = [query["sql"] for query in shown.captured_queries]
+    # A transaction, or within the test's own, a savepoint.
+    assert not [sql for sql in statements if sql.startswith(("BEGIN", "SAVEPOINT"))]
+
+    client.post(desk, {"action": "publish_selected", "_selected_action": [draft.pk]})
+
+    (version,) = Version.objects.get_for_object(draft)
+    assert version.field_dict["status"] == Article.Status.PUBLISHED
