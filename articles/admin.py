@@ -35,7 +35,7 @@ from taggit.models import Tag, TaggedItem
 from taggit.utils import parse_tags
 
 from articles import images, services
-from articles.caching import content_changed
+from articles.caching import content_changed, for_content_version
 from articles.forms import PhotoForm
 from articles.models import (
     SEARCH_CONFIG,
@@ -190,10 +190,18 @@ class AuthorFilter(admin.SimpleListFilter):
     parameter_name = "author"
 
     def lookups(self, request, model_admin):
-        authors = Author.objects.filter(user__isnull=False)
+        desk = for_content_version("desk-writers", lambda: self._writers())
         selected = self.value()
-        if _is_id(selected):
-            authors = authors | Author.objects.filter(pk=selected)
+        if not _is_id(selected) or any(pk == selected for pk, _ in desk):
+            return desk
+        # Someone else's stories, reached from their page: listed with them.
+        return self._writers(Author.objects.filter(pk=selected))
+
+    @staticmethod
+    def _writers(also=None):
+        authors = Author.objects.filter(user__isnull=False)
+        if also is not None:
+            authors = authors | also
         return [
             (str(pk), name)
             for pk, name in authors.order_by("name").values_list("pk", "name")
@@ -204,6 +212,19 @@ class AuthorFilter(admin.SimpleListFilter):
         if _is_id(value):
             return queryset.by_author(value)
         return queryset
+
+
+class SectionFilter(admin.RelatedFieldListFilter):
+    """Django's filter by section, its sections read once per content
+    version."""
+
+    def field_choices(self, field, request, model_admin):
+        return for_content_version(
+            "desk-sections",
+            lambda: super(SectionFilter, self).field_choices(
+                field, request, model_admin
+            ),
+        )
 
 
 class TagFilter(admin.SimpleListFilter):
@@ -307,7 +328,13 @@ class ArticleAdmin(AutocompleteFieldsMixin, VersionAdmin):
         "is_featured",
         "updated_at",
     ]
-    list_filter = [StatusFilter, "section", "is_featured", AuthorFilter, TagFilter]
+    list_filter = [
+        StatusFilter,
+        ("section", SectionFilter),
+        "is_featured",
+        AuthorFilter,
+        TagFilter,
+    ]
     list_select_related = ["section"]
     date_hierarchy = "publish_at"
     # django-reversion's list, with a cheaper date drill-down (templatetags/desk.py)

@@ -135,6 +135,30 @@ RECENT_PAGES_BYTES = 16 * 1024 * 1024  # per process: some 500 story pages
 recent_pages = RecentPages(RECENT_PAGES_BYTES)
 
 
+def for_content_version(key, compute):
+    """``compute()``, remembered by this process for the current content
+    version under ``key``.
+
+    For what the desk works out from the content to show beside its list
+    (the sections and writers its filters offer, the years it drills down
+    by, its page count's estimate): a query each, a tenth of the page
+    together, and the same until something changes. Any change bumps the
+    version (``articles.signals``), so a value is never read after it; as
+    for every page, another process sees the new version within
+    ``VERSION_TTL``. Not for the list's own rows, which the desk reads
+    afresh on every request.
+    """
+    versioned_key = (content_version(), key)
+    found = content_memos.get(versioned_key)
+    if found is None:
+        found = (compute(),)
+        content_memos.put(versioned_key, found)
+    return found[0]
+
+
+content_memos = RecentlyUsed(256, weigh=lambda found: 1)
+
+
 def content_version():
     """The current content version (an int), cheaply."""
     now = time.monotonic()

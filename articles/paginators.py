@@ -4,13 +4,17 @@ from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
+from django.utils.hashable import make_hashable
+
+from articles.caching import for_content_version
 
 
 class EstimatedCountPaginator(Paginator):
     """A paginator that does not ``COUNT(*)`` a large table on every page.
 
     For a result the planner expects to be large, the page count uses the
-    planner's row estimate (one cheap ``EXPLAIN``); small results are counted
+    planner's row estimate (one cheap ``EXPLAIN`` per content version, see
+    ``planner_row_estimate()``); small results are counted
     exactly. An archive of 100,000 stories then pages as fast as one of 100.
     """
 
@@ -39,7 +43,16 @@ def planner_row_estimate(queryset):
     except EmptyResultSet:
         # A condition nothing can meet (an id beyond its column's range).
         return 0
-    with connections[queryset.db].cursor() as cursor:
+    # The planner's estimate moves with its statistics, not with each row
+    # written: one per query and content version.
+    return for_content_version(
+        ("row-estimate", queryset.db, sql, make_hashable(params)),
+        lambda: _estimate(queryset.db, sql, params),
+    )
+
+
+def _estimate(using, sql, params):
+    with connections[using].cursor() as cursor:
         cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
     if isinstance(plan, str):

@@ -115,6 +115,7 @@ def _fresh_caches():
 
     cache.clear()
     caching.recent_pages.clear()
+    caching.content_memos.clear()
     caching._local.memo = None
     context_processors._LINKS.clear()
     yield

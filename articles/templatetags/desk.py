@@ -24,7 +24,7 @@ from django.contrib.admin.utils import (
     display_for_field,
     display_for_value,
 )
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
 from django.db.models import Max, Min
@@ -37,6 +37,8 @@ from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 
+from articles.caching import for_content_version
+
 register = template.Library()
 
 
@@ -47,13 +49,23 @@ def desk_date_hierarchy(cl):
     Django lists the years that hold stories with a ``DISTINCT`` over every
     story, which at 100,000 stories costs more than the rest of the page.
     Here the years run from the first story's to the last one's (a newsroom
-    publishes every year; an empty year would simply list nothing). Months
-    and days, within one year, are Django's own.
+    publishes every year; an empty year would simply list nothing), read
+    once per content version for each set of filters and search (the
+    desk's stories are the same for every editor). Months and days, within
+    one year, are Django's own.
     """
     field_name = cl.date_hierarchy
     if any(name.startswith(f"{field_name}__") for name in cl.params):
         return date_hierarchy(cl)
-    dates = cl.queryset.aggregate(first=Min(field_name), last=Max(field_name))
+    filters = sorted(
+        (name, tuple(values))
+        for name, values in cl.filter_params.items()
+        if name != ORDER_VAR
+    )
+    dates = for_content_version(
+        ("desk-dates", cl.model._meta.label, field_name, *filters),
+        lambda: cl.queryset.aggregate(first=Min(field_name), last=Max(field_name)),
+    )
     if dates["first"] is None:
         return {"show": False}
     first, last = (timezone.localtime(dates[end]) for end in ("first", "last"))
