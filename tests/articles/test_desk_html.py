@@ -169,3 +169,23 @@ def test_the_status_column_names_each_status_as_the_model_does():
     for status in [*Article.Status.values, "retired"]:
         article = Article(status=status)
         assert model_admin.status_label(article) == article.get_status_display()
+
+
+def test_the_desk_scripts_are_djangos_with_each_page_its_own_nonce(editor_client):
+    """The scripts' tags are written once per process; each page's carry
+    that page's nonce, never another's."""
+    from django.utils import csp
+
+    from articles.templatetags.desk import desk_scripts
+
+    response = editor_client.get(LIST_URL)
+    media = response.context["media"]["js"]
+    for context in ({"csp_nonce": "n0nce"}, {}):
+        assert desk_scripts(context, media) == csp.nonce_attr(context, media)
+    assert 'nonce="n0nce"' in desk_scripts({"csp_nonce": "n0nce"}, media)
+
+    pages = [editor_client.get(LIST_URL).content.decode() for _ in range(2)]
+    nonces = [set(re.findall(r'<script[^>]* nonce="([^"]+)"', page)) for page in pages]
+    assert all(len(page_nonces) == 1 for page_nonces in nonces)
+    assert nonces[0] != nonces[1]
+    assert all(page.count("vendor/jquery/jquery") == 1 for page in pages)
