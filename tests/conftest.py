@@ -112,10 +112,12 @@ def _fresh_caches():
     from django.core.cache import cache
 
     from articles import caching, context_processors
+    from articles.templatetags import desk
 
     cache.clear()
     caching.recent_pages.clear()
     caching.content_memos.clear()
+    desk._ROWS.clear()
     caching._local.memo = None
     context_processors._LINKS.clear()
     yield

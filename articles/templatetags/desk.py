@@ -31,14 +31,14 @@ from django.db.models import Max, Min
 from django.db.models.constants import LOOKUP_SEP
 from django.forms import Media
 from django.template.loader import select_template
-from django.urls import NoReverseMatch
+from django.urls import NoReverseMatch, get_script_prefix
 from django.utils import csp, timezone
 from django.utils.encoding import iri_to_uri
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 
-from articles.caching import for_content_version
+from articles.caching import RecentlyUsed, for_content_version
 
 register = template.Library()
 
@@ -344,6 +344,12 @@ def desk_results(cl):
     desk's are); with any other column (a lookup through a relation, a
     model property, a function), editable rows or in a pop-up, the rows are
     Django's.
+
+    An admin whose ``desk_row(obj)`` returns everything a row shows (for
+    the columns named in ``desk_row.columns``) has its rows remembered by
+    this process, by that, the page's filters and the language and time
+    zone: the desk shows the same newest stories to every editor, page
+    after page, and a row changes only when what it shows does.
     """
     if cl.formset or cl.is_popup:
         yield from results(cl)
@@ -358,8 +364,43 @@ def desk_results(cl):
         link = _link_in_column(first, name, cl)
         columns.append(_column(cl, index, name, read, link=link, first=first))
         first = first and not link
+    row_key = _row_key(cl)
     for result in cl.result_list:
-        yield ResultList(None, [cell(result) for cell in columns])
+        key = row_key(result) if row_key else None
+        cells = _ROWS.get(key) if key is not None else None
+        if cells is None:
+            cells = tuple(cell(result) for cell in columns)
+            if key is not None:
+                _ROWS.put(key, cells)
+        yield ResultList(None, list(cells))
+
+
+def _row_key(cl):
+    """``key(row)``: what a row of ``cl`` is remembered by; None when its
+    admin does not say what its rows show, or shows other columns."""
+    shows = getattr(cl.model_admin, "desk_row", None)
+    columns = [name for name in cl.list_display if name != "action_checkbox"]
+    if shows is None or columns != list(getattr(shows, "columns", ())):
+        return None
+    page = (
+        cl.model._meta.label,
+        tuple(cl.list_display),
+        repr(cl.list_display_links),
+        cl.preserved_filters,
+        get_script_prefix(),
+        get_language(),
+        timezone.get_current_timezone_name(),
+    )
+
+    def key(result):
+        shown = shows(result)
+        return None if shown is None else (page, shown)
+
+    return key
+
+
+# The rows of the desk's lists by what they show (see desk_results()).
+_ROWS = RecentlyUsed(2048, weigh=lambda cells: 1)
 
 
 def _link_in_column(first, name, cl):

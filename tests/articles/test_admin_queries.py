@@ -193,13 +193,47 @@ def test_desk_rows_are_djangos_rows_cell_for_cell(client, query):
     cl = response.context["cl"]
     djangos = [list(row) for row in results(cl)]
     desks = [list(row) for row in desk_results(cl)]
+    remembered = [list(row) for row in desk_results(cl)]
 
     assert djangos and desks == djangos
+    assert remembered == djangos
     html = response.content.decode()
     # Written as Django's template writes them: the cells of a row in turn.
     assert all(f"<tr>{''.join(row)}</tr>" in html for row in djangos)
     if query:
         assert "_changelist_filters=" in desks[0][1]  # the link keeps the filters
+
+
+def test_a_remembered_desk_row_changes_with_anything_it_shows(client, monkeypatch):
+    """The desk remembers each row's HTML by what it shows: a change to any
+    of it, by any means (here, update(), which sends no signal), or the
+    time a scheduled story goes live, shows at once."""
+    from articles.models import Section
+
+    client.force_login(make_staff("editor", "Editor"))
+    author = make_author(name="Ann")
+    soon = timezone.now() + timedelta(hours=1)
+    article = make_article(headline="Before", authors=[author], publish_at=soon)
+    changelist = reverse("admin:articles_article_changelist")
+
+    def row():
+        html = client.get(changelist).content.decode()
+        start = html.index(f'value="{article.pk}"')
+        return html[start : html.index("</tr>", start)]
+
+    assert "Before" in row() and "Scheduled for" in row()
+    Article.objects.filter(pk=article.pk).update(headline="After")
+    assert "After" in row()
+    Section.objects.filter(pk=article.section_id).update(name="Renamed desk")
+    assert "Renamed desk" in row()
+    author.__class__.objects.filter(pk=author.pk).update(name="Bo")
+    assert 'field-byline_names">Bo<' in row()
+    Article.objects.filter(pk=article.pk).update(is_featured=True)
+    assert 'alt="True"' in row()
+
+    later = soon + timedelta(minutes=5)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    assert "Scheduled for" not in row() and "Published" in row()
 
 
 def test_desk_rows_with_a_column_it_does_not_know_are_djangos(client):
