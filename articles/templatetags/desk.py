@@ -58,13 +58,11 @@ def desk_date_hierarchy(cl):
     field_name = cl.date_hierarchy
     if any(name.startswith(f"{field_name}__") for name in cl.params):
         return date_hierarchy(cl)
-    filters = sorted(
-        (name, tuple(values))
-        for name, values in cl.filter_params.items()
-        if name != ORDER_VAR
-    )
+    filters = {
+        name: values for name, values in cl.filter_params.items() if name != ORDER_VAR
+    }
     dates = for_content_version(
-        ("desk-dates", cl.model._meta.label, field_name, *filters),
+        ("desk-dates", cl.model._meta.label, field_name, _params_key(filters)),
         lambda: cl.queryset.aggregate(first=Min(field_name), last=Max(field_name)),
     )
     if dates["first"] is None:
@@ -102,6 +100,30 @@ def desk_list_filter(cl, spec):
     """
     if spec.template != "admin/filter.html" or not _djangos_own(spec.template):
         return admin_list_filter(cl, spec)
+    # Its choices come from the content (sections, writers) and its links
+    # from the page's filters: remembered per content version, by those.
+    key = (
+        "desk-filter",
+        cl.model._meta.label,
+        type(spec).__qualname__,
+        str(spec.title),
+        tuple(spec.expected_parameters()),
+        _params_key(cl.filter_params),
+        get_language(),
+    )
+    return for_content_version(key, lambda: _filter_html(cl, spec))
+
+
+def _params_key(params):
+    return tuple(
+        sorted(
+            (name, tuple(values) if isinstance(values, list) else values)
+            for name, values in params.items()
+        )
+    )
+
+
+def _filter_html(cl, spec):
     title = _escape(spec.title)
     summary = gettext(" By %(filter_title)s ") % {"filter_title": title}
     choices = "".join(
