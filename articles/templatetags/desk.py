@@ -88,6 +88,49 @@ def desk_date_hierarchy(cl):
     }
 
 
+@register.tag
+def desk_remembered(parser, token):
+    """``{% desk_remembered cl "name" %}...{% end_desk_remembered %}``: its
+    content drawn once per content version for each page of the list ``cl``
+    (its filters, search, order and page number) and language.
+
+    For the parts of the desk around its rows that show only the list and
+    what the content holds (the search box and its count, the date
+    drill-down, the page links): Django's inclusion tags and templates,
+    2 ms a page, the same from one page view to the next. Never for a part
+    showing anything of the editor's (their name, what they may do).
+    """
+    bits = token.split_contents()
+    if len(bits) != 3:
+        raise template.TemplateSyntaxError(
+            f"{bits[0]} takes a changelist and a name: {token.contents!r}"
+        )
+    nodelist = parser.parse(("end_desk_remembered",))
+    parser.delete_first_token()
+    return _RememberedNode(nodelist, parser.compile_filter(bits[1]), bits[2])
+
+
+class _RememberedNode(template.Node):
+    def __init__(self, nodelist, changelist, name):
+        self.nodelist = nodelist
+        self.changelist = changelist
+        self.name = name
+
+    def render(self, context):
+        cl = self.changelist.resolve(context)
+        key = (
+            "desk-part",
+            self.name,
+            cl.model._meta.label,
+            _params_key(cl.params),
+            cl.page_num,
+            cl.is_popup,
+            get_language(),
+            get_script_prefix(),
+        )
+        return for_content_version(key, lambda: self.nodelist.render(context))
+
+
 @register.simple_tag
 def desk_list_filter(cl, spec):
     """Django's ``{% admin_list_filter cl spec %}``, the same HTML written here
