@@ -141,12 +141,13 @@ def for_content_version(key, compute):
 
     For what the desk works out from the content to show beside its list
     (the sections and writers its filters offer, the years it drills down
-    by, its page count's estimate): a query each, a tenth of the page
-    together, and the same until something changes. Any change bumps the
-    version (``articles.signals``), so a value is never read after it; as
-    for every page, another process sees the new version within
-    ``VERSION_TTL``. Not for the list's own rows, which the desk reads
-    afresh on every request.
+    by, its page count's estimate, and the parts of the page drawn from
+    them): a query each, a tenth of the page together, and the same until
+    something changes. Any change bumps the version (``articles.signals``),
+    so a value is never read after it; as for every page, another process
+    sees the new version within ``VERSION_TTL``. Not for the list's rows,
+    which the desk reads afresh on every request (and whose HTML it
+    remembers by what they show, see ``desk_results()``).
     """
     versioned_key = (content_version(), key)
     found = content_memos.get(versioned_key)

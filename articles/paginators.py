@@ -13,9 +13,9 @@ class EstimatedCountPaginator(Paginator):
     """A paginator that does not ``COUNT(*)`` a large table on every page.
 
     For a result the planner expects to be large, the page count uses the
-    planner's row estimate (one cheap ``EXPLAIN`` per content version, see
-    ``planner_row_estimate()``); small results are counted
-    exactly. An archive of 100,000 stories then pages as fast as one of 100.
+    planner's row estimate (one cheap ``EXPLAIN`` per query and content
+    version); small results are counted exactly. An archive of 100,000
+    stories then pages as fast as one of 100.
     """
 
     exact_below = 10_000

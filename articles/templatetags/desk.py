@@ -139,7 +139,7 @@ def desk_list_filter(cl, spec):
     The template's loop over the choices (fifty sections) took 3 ms of each
     desk page, most of it the Django template engine's. A filter with a
     template of its own, or a project overriding Django's, is drawn by its
-    template. ``tests/articles/test_admin_queries.py`` compares the two.
+    template. ``tests/articles/test_desk_html.py`` compares the two.
     """
     if spec.template != "admin/filter.html" or not _djangos_own(spec.template):
         return admin_list_filter(cl, spec)
@@ -188,7 +188,7 @@ def desk_app_list(context):
 
     Every admin page draws the list in its navigation sidebar, and the
     index in its body; the template's nested loops took 3 ms of each desk
-    page. ``tests/articles/test_admin_tags.py`` compares the two.
+    page. ``tests/articles/test_desk_html.py`` compares the two.
     """
     app_list = context.get("app_list")
     if not app_list:
@@ -264,6 +264,7 @@ def desk_scripts(context, media):
     of the admin's and the forms' lists: 1.7 ms of each desk page. The
     addresses do not change while the process runs.
     """
+    # Media lists its files only in these (private) attributes.
     if media._css:
         return csp.nonce_attr(context, media)
     nonce = context.get(csp.CONTEXT_KEY)
