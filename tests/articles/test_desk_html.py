@@ -98,6 +98,15 @@ def test_a_filter_template_overridden_by_the_project_is_used():
     assert not _djangos_own("admin/app_list.html")
 
 
+def app_list_context(response, apps, show_changelinks):
+    """What admin/app_list.html is given on ``response``'s page."""
+    return {
+        "app_list": response.context[apps],
+        "show_changelinks": show_changelinks,
+        "request": response.wsgi_request,
+    }
+
+
 def djangos_app_list(context):
     source = (DJANGO_TEMPLATES / "admin" / "app_list.html").read_text()
     return Template(source).render(Context(context))
@@ -109,21 +118,13 @@ def test_the_model_lists_are_djangos(editor_client):
     from articles.templatetags.desk import desk_app_list
 
     index = editor_client.get(reverse("admin:index"))
-    context = {
-        "app_list": index.context["app_list"],
-        "show_changelinks": True,
-        "request": index.wsgi_request,
-    }
+    context = app_list_context(index, "app_list", show_changelinks=True)
     assert "addlink" in djangos_app_list(context)
     assert tidy(desk_app_list(context)) == tidy(djangos_app_list(context))
     assert tidy(djangos_app_list(context)) in tidy(index.content.decode())
 
     changelist = editor_client.get(LIST_URL)
-    context = {
-        "app_list": changelist.context["available_apps"],
-        "show_changelinks": False,
-        "request": changelist.wsgi_request,
-    }
+    context = app_list_context(changelist, "available_apps", show_changelinks=False)
     assert 'aria-current="page"' in djangos_app_list(context)
     assert tidy(desk_app_list(context)) == tidy(djangos_app_list(context))
     assert tidy(djangos_app_list(context)) in tidy(changelist.content.decode())
@@ -141,11 +142,7 @@ def test_a_model_one_may_only_view_has_a_view_link(client):
     Author.objects.create(name="A <b>writer</b>", slug="a-writer")
 
     index = client.get(reverse("admin:index"))
-    context = {
-        "app_list": index.context["app_list"],
-        "show_changelinks": True,
-        "request": index.wsgi_request,
-    }
+    context = app_list_context(index, "app_list", show_changelinks=True)
     assert "viewlink" in djangos_app_list(context)
     assert tidy(desk_app_list(context)) == tidy(djangos_app_list(context))
     context["app_list"] = []
