@@ -51,7 +51,7 @@ from django.utils.safestring import mark_safe
 from taggit.models import Tag, TaggedItem
 
 from articles import loading
-from articles.caching import PAGE_TTL, content_version
+from articles.caching import PAGE_TTL, content_version, for_content_version
 from articles.models import SEARCH_CONFIG, Article, Correction, Section
 from newsroom.compiled import CompiledQuery, InArray, Param, loader
 
@@ -238,34 +238,38 @@ def rails(article):
     Related: editor's picks first, then stories sharing tags, then the
     section. Candidates are the picks, the newest stories carrying each of
     the story's tags and the newest of its section: a few hundred rows at
-    most, however large the archive, found by one index walk each and joined
-    to the stories by primary key. They are ranked by picked, shared tags,
-    same section, recency.
+    most, however large the archive, found by one index walk each and looked
+    up by primary key. They are ranked by picked, shared tags, same section,
+    recency.
 
     More from the section: its newest stories, but for the story and those
-    already related. Both rails come from one query (the section's newest
-    are fetched with room for the related ones to be left out). The rails
-    show a link, a headline and the section's name: the stories carry only
-    those (``section_name`` instead of ``section``).
+    already related. The rails show a link, a headline and the section's
+    name: the stories carry only those (``section_name`` instead of
+    ``section``).
+
+    A section's newest stories are the same for every story in it: they are
+    read once per content version (``section_newest()``) and given to the
+    related stories' query as candidates, which is then the only query.
     """
+    newest = section_newest(article.section_id)
     tag_ids = [tag.pk for tag in article.tag_list]
     values = {f"tag{i}": tag_id for i, tag_id in enumerate(tag_ids)}
     rows = _RAILS.rows(
         variant=len(tag_ids),
         article=article.pk,
-        section=article.section_id,
         content_type=_tagged(),
         tags=tag_ids,
+        section=article.section_id,
+        same_section=[row[0] for row in newest[: RELATED_COUNT + 1]],
         **values,
     )
     make = loader(Article, _RAIL_FIELDS, _RAILS.using())
-    related = [_rail_story(row, make) for row in rows if row[-1] == _RELATED_RAIL]
-    seen = {story.pk for story in related}
-    # The section's newest come with room for the related ones to be left
-    # out: only those shown become stories.
-    newest = [row for row in rows if row[-1] == _SECTION_RAIL and row[0] not in seen]
-    more = [_rail_story(row, make) for row in newest[:MORE_COUNT]]
-    return related, more
+    related = [_rail_story(row, make) for row in rows]
+    shown = {story.pk for story in related}
+    shown.add(article.pk)
+    more = [row for row in newest if row[0] not in shown][:MORE_COUNT]
+    make = loader(Article, _RAIL_FIELDS, _SECTION_NEWEST.using())
+    return related, [_rail_story(row, make) for row in more]
 
 
 def related_stories(article):
@@ -273,8 +277,39 @@ def related_stories(article):
     return rails(article)[0]
 
 
+def section_newest(section_id):
+    """The section's newest published stories as rail rows (``_RAIL_FIELDS``
+    and the section's name), enough for ``rails()`` whatever it leaves out.
+
+    Remembered by the process for the content version, which any change to
+    a story, and a scheduled story going live, moves on (see
+    ``articles.caching.for_content_version()``).
+    """
+    return for_content_version(
+        ("section-newest", section_id),
+        lambda: tuple(_SECTION_NEWEST.rows(section=section_id)),
+    )
+
+
+def _section_newest_query(variant):
+    # The story itself and its related stories may be among them.
+    return (
+        Article.objects.published()
+        .filter(section_id=Param("section", IntegerField()))
+        .annotate(section_name=Subquery(_section_name()))
+        .order_by("-publish_at", "-pk")
+        .values_list(*_RAIL_FIELDS, "section_name")[: 1 + RELATED_COUNT + MORE_COUNT]
+    )
+
+
+def _section_name():
+    # A subquery, not a join: PostgreSQL looks the name up for the rows the
+    # LIMIT keeps, not for every candidate.
+    return Section.objects.filter(pk=OuterRef("section_id")).order_by().values("name")
+
+
 def _rails_query(tag_count):
-    """The rails' query for a story with ``tag_count`` tags."""
+    """The related stories' query for a story with ``tag_count`` tags."""
     article = Param("article", IntegerField())
     section = Param("section", IntegerField())
     content_type = Param("content_type", IntegerField())
@@ -292,15 +327,14 @@ def _rails_query(tag_count):
         .values("object_id")[:per_tag]
         for i in range(tag_count)
     ]
-    same_section = (
-        Article.objects.published()
-        .filter(section_id=section)
-        .order_by("-publish_at")
-        .values("pk")[: RELATED_COUNT + 1]
+    # One "= ANY" of an array: the stories are looked up by primary key. An
+    # OR of INs would make PostgreSQL read every story.
+    candidates = Func(
+        ArraySubquery(picked_ids.union(*tagged, all=True)),
+        Param("same_section", _IDS),
+        function="array_cat",
+        output_field=_IDS,
     )
-    # One IN over a UNION is a semi-join on the primary key; an OR of three
-    # INs would make PostgreSQL read every story.
-    candidates = picked_ids.union(*tagged, same_section, all=True)
     picks = Article.related.through.objects.filter(
         from_article_id=article, to_article_id=OuterRef("pk")
     )
@@ -316,18 +350,12 @@ def _rails_query(tag_count):
         .annotate(n=Count("*"))
         .values("n")
     )
-    columns = (*_RAIL_FIELDS, "section_name", "picked", "shared", "same", "rail")
-    # A subquery, not a join: PostgreSQL looks the name up for the rows the
-    # LIMIT keeps, not for every candidate.
-    section_name = (
-        Section.objects.filter(pk=OuterRef("section_id")).order_by().values("name")
-    )
-    related = (
+    return (
         Article.objects.published()
         .exclude(pk=article)
-        .filter(pk__in=candidates)
+        .filter(InArray(F("pk"), candidates))
         .annotate(
-            section_name=Subquery(section_name),
+            section_name=Subquery(_section_name()),
             picked=Exists(picks),
             shared=Coalesce(Subquery(shared, output_field=IntegerField()), 0),
             same=Case(
@@ -335,27 +363,9 @@ def _rails_query(tag_count):
                 default=0,
                 output_field=IntegerField(),
             ),
-            rail=Value(_RELATED_RAIL),
         )
-        .order_by("-picked", "-shared", "-same", "-publish_at")
-        .values_list(*columns)[:RELATED_COUNT]
-    )
-    newest = (
-        Article.objects.published()
-        .filter(section_id=section)
-        .exclude(pk=article)
-        .annotate(
-            section_name=Subquery(section_name),
-            picked=Value(False),
-            shared=Value(0),
-            same=Value(1),
-            rail=Value(_SECTION_RAIL),
-        )
-        .order_by("-publish_at", "-pk")
-        .values_list(*columns)[: RELATED_COUNT + MORE_COUNT]
-    )
-    return related.union(newest, all=True).order_by(
-        "rail", "-picked", "-shared", "-same", "-publish_at", "-id"
+        .order_by("-picked", "-shared", "-same", "-publish_at", "-pk")
+        .values_list(*_RAIL_FIELDS, "section_name")[:RELATED_COUNT]
     )
 
 
@@ -363,8 +373,8 @@ def _rails_query(tag_count):
 # (compiled once per process, see newsroom.compiled). In the model's order,
 # as Model.from_db() expects.
 _RAIL_FIELDS = ("id", "headline", "slug", "section_id", "publish_at", "url_date")
-_RELATED_RAIL, _SECTION_RAIL = 1, 2
 _RAILS = CompiledQuery(Article, _rails_query)
+_SECTION_NEWEST = CompiledQuery(Article, _section_newest_query)
 
 
 def _rail_story(row, make):

@@ -84,3 +84,23 @@ def test_more_from_the_section_leaves_out_the_story_and_the_related_ones():
     assert more == [a for a in newest if a not in rail][: reader.MORE_COUNT]
     assert len(more) == reader.MORE_COUNT
     assert {story.section_name for story in rail + more} == {news.name}
+
+
+def test_the_rails_follow_a_story_published_or_withdrawn_since(
+    django_capture_on_commit_callbacks,
+):
+    """A section's newest stories are remembered between pages, but never
+    past a change: a story published in the section shows up under the
+    next page, and is gone again once it is withdrawn."""
+    news = make_section()
+    story = make_article(section=news, publish_at=timezone.now() - timedelta(days=1))
+    assert reader.rails(story) == ([], [])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        fresh = make_article(section=news)
+    assert reader.rails(story) == ([fresh], [])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        fresh.status = Article.Status.DRAFT
+        fresh.save()
+    assert reader.rails(story) == ([], [])

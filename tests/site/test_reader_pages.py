@@ -101,7 +101,8 @@ def build_rich_story(section, *, bylines, tags, related, corrections, photo):
 
 
 def count_queries(client, url):
-    """Queries for an uncached view of ``url`` (after a warm-up elsewhere)."""
+    """Queries for an uncached view of ``url`` (after a warm-up elsewhere),
+    with nothing remembered from the content (``caching.content_memos``)."""
     from django.core.cache import cache
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -109,6 +110,7 @@ def count_queries(client, url):
     cache.clear()
     caching.recent_pages.clear()
     client.get(reverse("articles:search"))  # content version, navigation
+    caching.content_memos.clear()
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url)
     assert response.status_code == 200
