@@ -193,6 +193,9 @@ def load_stories(rows, using, *, body, photo, lazy=False):
             lead_photo = None
             if values[0] is not None:
                 lead_photo = make_photo(values)
+                # Everything the photo can show, as loaded: what is made
+                # from it is remembered by it (articles.pictures.photo_values()).
+                lead_photo.loaded_values = tuple(values)
             _LEAD_PHOTO.set_cached_value(article, lead_photo)
         raw = next(columns)
         if body:

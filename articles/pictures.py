@@ -60,6 +60,32 @@ def picture_context(photo, sizes="100vw", loading="lazy", css_class=""):
     return context
 
 
+def photo_values(photo):
+    """``photo``'s row as loaded with its story (``loaded_values``, see
+    ``articles.loading.load_stories()``), by which what is made of it (its
+    ``<picture>``, its addresses) can be remembered: an edited photo is a new
+    row. None for a photo loaded otherwise, or whose files' addresses expire
+    (``has_lasting_urls()``)."""
+    values = getattr(photo, "loaded_values", None)
+    if values is None or not photo_addresses_last():
+        return None
+    return values
+
+
+def photo_addresses_last():
+    """Whether the photos' files keep their addresses: the storage of the
+    photo field (``photo.image.storage``) has lasting URLs."""
+    return has_lasting_urls(_image_field().storage)
+
+
+@functools.cache
+def _image_field():
+    # Read from the field, not made into a file for each photo.
+    from articles.models import Photo
+
+    return Photo._meta.get_field("image")
+
+
 def _srcset(renditions, url):
     return ", ".join(f"{url(r['name'])} {r['width']}w" for r in renditions)
 

@@ -4,9 +4,11 @@ import json
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.signals import setting_changed
 from django.utils.safestring import mark_safe
 
-from articles.pictures import media_url
+from articles.caching import RecentlyUsed
+from articles.pictures import media_url, photo_values
 from newsroom.site import absolute_url, static_url
 
 
@@ -19,7 +21,23 @@ def _script_safe(text):
 
 
 def photo_url(photo, max_width=1600):
-    """The largest JPEG rendition up to ``max_width``: (url, width, height)."""
+    """The largest JPEG rendition up to ``max_width``: (url, width, height).
+
+    Remembered per process for a photo loaded with its story (photos are
+    shared among stories), by its row as loaded (``photo_values()``).
+    """
+    values = photo_values(photo)
+    if values is None:
+        return _photo_url(photo, max_width)
+    key = (values, max_width)
+    found = _PHOTO_URLS.get(key)
+    if found is None:
+        found = _photo_url(photo, max_width)
+        _PHOTO_URLS.put(key, found)
+    return found
+
+
+def _photo_url(photo, max_width):
     jpegs = sorted(
         (r for r in photo.renditions if r["format"] == "jpeg"), key=lambda r: r["width"]
     )
@@ -32,6 +50,18 @@ def photo_url(photo, max_width=1600):
         best["width"],
         best["height"],
     )
+
+
+# Absolute addresses: forgotten when the settings they are made from change
+# (tests change SITE_URL and the storages).
+_PHOTO_URLS = RecentlyUsed(4096, weigh=lambda found: 1)
+
+
+def _forget_photo_urls(**kwargs):
+    _PHOTO_URLS.clear()
+
+
+setting_changed.connect(_forget_photo_urls)
 
 
 def social_image(photo):

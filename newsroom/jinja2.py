@@ -15,11 +15,11 @@ What the Django language offers the pages and Jinja2 does not is here:
 (``article.get_absolute_url()``). A missing variable renders as nothing, as
 in the Django language. Two filters of the site's own show what every card
 shows: ``byline`` (the names under a headline) and ``time_element`` (a date
-as a ``<time>`` element); three more let a list render each card once per
-process (``card_key``, ``remembered_card``, ``remember_card``). They are
-filters rather than functions because Jinja2 calls a filter directly and a
-function through the context's ``call()``: on the front page's cards, 0.3
-of 1.9 ms.
+as a ``<time>`` element); four more let a list render each card, and a page
+each photo, once per process (``card_key``, ``picture_key``, ``remembered``,
+``remember``). They are filters rather than functions because Jinja2 calls
+a filter directly and a function through the context's ``call()``: on the
+front page's cards, 0.3 of 1.9 ms.
 """
 
 import contextvars
@@ -39,8 +39,8 @@ from markupsafe import Markup, escape
 
 from articles.caching import RecentlyUsed
 from articles.loading import LoadedBylines, decode_array
-from articles.models import Photo, author_path
-from articles.pictures import has_lasting_urls, picture_context
+from articles.models import author_path
+from articles.pictures import photo_addresses_last, photo_values, picture_context
 from articles.seo import article_json_ld, social_image
 from newsroom.site import (
     absolute_url,
@@ -75,8 +75,9 @@ def environment(**options):
             "byline": byline,
             "time_element": time_element,
             "card_key": card_key,
-            "remembered_card": remembered_card,
-            "remember_card": remember_card,
+            "picture_key": picture_key,
+            "remembered": remembered,
+            "remember": remember,
             "date": date,
             "urlencode": defaultfilters.urlencode,
             "truncatechars": truncatechars,
@@ -94,7 +95,8 @@ _render_locale = contextvars.ContextVar("newsroom.jinja2.render_locale", default
 
 class Template(jinja2.Template):
     """A template that reads the current time zone and language once a render,
-    and forgets the remembered cards (``card_key()``) when compiled.
+    and forgets the remembered cards and photos (``remembered()``) when
+    compiled.
 
     Django keeps both in asgiref locals, and reading them costs more than the
     rest of a remembered ``time_element``: the front page shows 53 dates, and
@@ -107,7 +109,7 @@ class Template(jinja2.Template):
     def from_code(cls, *args, **kwargs):
         # Compiled anew: first used, or reloaded after an edit (DEBUG). A
         # card remembered from the template before would outlive it.
-        _CARDS.clear()
+        _FRAGMENTS.clear()
         return super().from_code(*args, **kwargs)
 
     def render(self, *args, **kwargs):
@@ -244,7 +246,7 @@ def card_key(context, article, lead, show_photo, level):
     A list's cards are most of its page's rendering (the front page shows
     53), and lists show the same stories to every reader, page after page:
     ``includes/article_card.html`` renders each card once per process and
-    remembers it (``remembered_card``, ``remember_card``), by:
+    remembers it (``remembered``, ``remember``), by:
 
     - the template rendering it;
     - the row its story was loaded from (``loaded_row``, see
@@ -279,33 +281,50 @@ def _photo_lasts(article, loaded):
     # from the key and the field: a listed story is not made for its key.
     if not loaded[0]:
         return False
-    return article.lead_photo_id is None or has_lasting_urls(_PHOTO_FILE.storage)
+    return article.lead_photo_id is None or photo_addresses_last()
 
 
-# A photo's file is stored where its field says (``photo.image.storage``).
-_PHOTO_FILE = Photo._meta.get_field("image")
+@jinja2.pass_context
+def picture_key(context, photo, sizes, loading, css_class):
+    """What a photo's ``<picture>`` is remembered by, or None.
+
+    ``includes/picture.html`` renders a photo once per process for each way
+    a page shows it, and remembers the markup by the template rendering it,
+    the photo's row as loaded with its story (``loaded_values``, see
+    ``articles.loading.load_stories()``: an edited photo is a new row) and
+    the macro's options. Photos are shared among stories: the next story
+    with the same lead photo shows it from memory. None, and the photo is
+    rendered each time, for a photo not loaded so, or whose addresses expire.
+    """
+    values = photo_values(photo)
+    if values is None:
+        return None
+    return (context.name, values, sizes, loading, css_class)
 
 
-def remembered_card(key):
-    """The card remembered for ``card_key()``'s ``key``, or None."""
-    return None if key is None else _CARDS.get(key)
+def remembered(key):
+    """The markup remembered for ``key`` (from ``card_key()`` or
+    ``picture_key()``), or None."""
+    return None if key is None else _FRAGMENTS.get(key)
 
 
-def remember_card(markup, key):
-    """Remember the card ``markup`` for ``card_key()``'s ``key``; ``markup``."""
+def remember(markup, key):
+    """Remember ``markup`` for ``key`` (from ``card_key()`` or
+    ``picture_key()``); ``markup``."""
     if key is not None:
-        _CARDS.put(key, markup)
+        _FRAGMENTS.put(key, markup)
     return markup
 
 
-# The cards of the lists read lately (a front page, a hundred archive pages):
-# 3.3 MB for 2,048 on the bench data, keys (the rows) included.
-_CARDS = RecentlyUsed(2048, weigh=lambda markup: 1)
+# The cards of the lists read lately (a front page, a hundred archive pages)
+# and the photos of the pages: 3.3 MB for 2,048 cards on the bench data, keys
+# (the rows) included; a photo's takes about as much.
+_FRAGMENTS = RecentlyUsed(4096, weigh=lambda markup: 1)
 
 
-def _forget_cards(**kwargs):
-    # A card's photo depends on the storage settings (tests change them).
-    _CARDS.clear()
+def _forget_fragments(**kwargs):
+    # A photo's markup depends on the storage settings (tests change them).
+    _FRAGMENTS.clear()
 
 
-setting_changed.connect(_forget_cards)
+setting_changed.connect(_forget_fragments)

@@ -16,6 +16,7 @@ from articles import images
 from articles.forms import PhotoForm
 from articles.images import create_photo, make_renditions, normalize_upload
 from articles.models import Photo
+from tests.factories import make_article
 
 pytestmark = pytest.mark.django_db
 
@@ -513,3 +514,33 @@ def test_picture_tag_follows_the_media_address(settings):
     html = render("{{ picture(photo) }}", photo=photo)
     assert f"https://media.example/{name} " in html
     assert "/media/" not in html
+
+
+def test_a_remembered_photo_is_the_storys_own_and_shows_its_edits(
+    client, django_capture_on_commit_callbacks
+):
+    """A story page's photo is rendered once per process and remembered by
+    the photo as loaded (newsroom.jinja2.picture_key()): stories sharing a
+    photo show the same markup, another photo is never shown in its place,
+    and an edited photo shows its edit."""
+    flood = new_photo(two_colour((700, 350)), alt_text="A flooded street")
+    shared = [make_article(lead_photo=flood) for _ in range(2)]
+    other = make_article(lead_photo=new_photo(alt_text="A dry riverbed"))
+
+    def lead_picture(article):
+        page = client.get(article.get_absolute_url()).content.decode()
+        figure = page.split('<figure class="lead-photo">')[1]
+        return figure[figure.index("<picture>") : figure.index("</picture>")]
+
+    shown = lead_picture(shared[0])
+    assert 'alt="A flooded street"' in shown
+    assert lead_picture(shared[1]) == shown
+    assert 'alt="A dry riverbed"' in lead_picture(other)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        flood.alt_text = "A street after the flood"
+        flood.save()
+
+    edited = lead_picture(shared[1])
+    assert 'alt="A street after the flood"' in edited
+    assert edited.replace("A street after the flood", "A flooded street") == shown

@@ -156,10 +156,10 @@ def test_a_card_template_edited_in_development_shows_at_once(tmp_path):
     source = (
         "{% for article in articles %}"
         "{% set key = article|card_key(False, False, 3) %}"
-        "{% set remembered = key|remembered_card %}"
+        "{% set remembered = key|remembered %}"
         "{% if remembered %}{{ remembered }}{% else %}"
         "{% set card %}VERSION {{ article.headline }}{% endset %}"
-        "{{ card|remember_card(key) }}{% endif %}{% endfor %}"
+        "{{ card|remember(key) }}{% endif %}{% endfor %}"
     )
     template.write_text(source.replace("VERSION", "First"))
     env = environment(loader=FileSystemLoader(tmp_path), auto_reload=True)

@@ -717,6 +717,36 @@ def test_article_page_metadata(client, media):
     assert 'name="twitter:card" content="summary_large_image"' in html
 
 
+def test_a_shared_photos_card_image_is_each_storys_own_and_follows_the_site(
+    client, media, settings
+):
+    """Photos are shared among stories, and their addresses are remembered
+    per process (articles.seo.photo_url()): each story's og:image and
+    JSON-LD image are still its own photo's, at the site's address."""
+
+    def images(article, query=""):
+        html = client.get(article.get_absolute_url() + query).content.decode()
+        og = re.findall(r'property="og:image" content="([^"]*)"', html)
+        ld = html.split('<script type="application/ld+json">')[1].split("</script>")
+        return og[0], json.loads(ld[0])["image"]["url"]
+
+    flood, fire = make_photo(size=(1400, 900)), make_photo(size=(1400, 900))
+    first, second = make_article(lead_photo=flood), make_article(lead_photo=flood)
+    other = make_article(lead_photo=fire)
+
+    og, ld = images(first)
+    assert og.startswith("http://127.0.0.1:8000/media/")
+    assert ld.startswith("http://127.0.0.1:8000/media/")
+    assert images(second) == (og, ld)
+    assert set(images(other)).isdisjoint({og, ld})
+
+    settings.SITE_URL = "https://news.example"
+    assert images(first, "?not-the-cached-page") == (
+        og.replace("http://127.0.0.1:8000", "https://news.example"),
+        ld.replace("http://127.0.0.1:8000", "https://news.example"),
+    )
+
+
 def test_every_public_page_shares_its_own_absolute_address(client):
     """Open Graph wants the page's full address: a relative og:url makes
     link previews on social sites point nowhere."""
