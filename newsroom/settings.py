@@ -356,7 +356,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 TASKS = {
     "default": {
-        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "BACKEND": "newsroom.tasks_backend.DatabaseBackend",
         # "email": signup confirmations; "digest": newsletter sends.
         "QUEUES": ["default", "email", "digest"],
     }
