@@ -28,6 +28,19 @@ class SubscriberQuerySet(models.QuerySet):
         transaction is waited for; if that one commits, this returns ``None``.
         """
         subscriber = self.model(**fields)
+        sql, params, db = self.insert_if_new(subscriber)
+        with connections[db].cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        self.inserted(subscriber, row[0], db)
+        return subscriber
+
+    def insert_if_new(self, subscriber):
+        """``create_if_new()``'s statement for the unsaved ``subscriber``:
+        ``(sql, params, database alias)``, returning the new row's id (and
+        no row when the address is known)."""
         opts = self.model._meta
         db = router.db_for_write(self.model)
         connection = connections[db]
@@ -46,15 +59,14 @@ class SubscriberQuerySet(models.QuerySet):
             f"ON CONFLICT ((lower({quote('email')}))) DO NOTHING "
             f"RETURNING {quote(opts.pk.column)}"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, values)
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        subscriber.pk = row[0]
+        return sql, values, db
+
+    @staticmethod
+    def inserted(subscriber, pk, db):
+        """Mark ``subscriber`` as the row ``insert_if_new()`` stored as ``pk``."""
+        subscriber.pk = pk
         subscriber._state.adding = False
         subscriber._state.db = db
-        return subscriber
 
 
 class Subscriber(models.Model):

@@ -129,7 +129,7 @@ def signup_rate_limited(ip):
 
 
 def subscribe(*, email, ip, user_agent, source):
-    """Record a signup and queue the right email, in one transaction.
+    """Record a signup and queue the right email, atomically.
 
     Returns the ``Notice`` queued, or ``None`` when no email goes out (the
     address had one a moment ago, or its owner marked us as spam). Callers
@@ -147,16 +147,22 @@ def subscribe(*, email, ip, user_agent, source):
     }
     from newsletter import tasks  # tasks import services
 
+    # A new address, the common case: its row and its confirmation email's
+    # task are written by one statement, which is atomic by itself (see
+    # ``DatabaseBackend.enqueue_on_insert()``). Concurrent signups for one
+    # address meet at its unique index: one inserts, the others insert
+    # nothing and go on below.
+    subscriber = Subscriber(email=email, last_notified_at=timezone.now(), **consent)
+    new_id, _ = tasks.send_signup_email.get_backend().enqueue_on_insert(
+        Subscriber.objects.insert_if_new(subscriber),
+        tasks.send_signup_email,
+        [str(Notice.CONFIRM)],
+    )
+    if new_id is not None:
+        return Notice.CONFIRM
     with transaction.atomic():
-        # Concurrent signups for one address meet at its unique index: one
-        # inserts, the others find the row below and lock it.
-        subscriber = Subscriber.objects.create_if_new(
-            email=email, last_notified_at=timezone.now(), **consent
-        )
+        subscriber = Subscriber.objects.with_email(email).select_for_update().first()
         if subscriber is not None:
-            notice = Notice.CONFIRM
-        else:
-            subscriber = Subscriber.objects.with_email(email).select_for_update().get()
             notice = _notice_for_known(subscriber)
             if notice is None or _notified_recently(subscriber):
                 return None
@@ -166,10 +172,12 @@ def subscribe(*, email, ip, user_agent, source):
                     setattr(subscriber, field, value)
             subscriber.last_notified_at = timezone.now()
             subscriber.save()
-        # django-tasks-db writes the task row in this transaction: the email
-        # is queued if and only if the subscriber row is committed.
-        tasks.send_signup_email.enqueue(subscriber.pk, str(notice))
-    return notice
+            # django-tasks-db writes the task row in this transaction: the
+            # email is queued if and only if the subscriber row is committed.
+            tasks.send_signup_email.enqueue(subscriber.pk, str(notice))
+            return notice
+    # Erased between the insert and the look-up: a new address after all.
+    return subscribe(email=email, ip=ip, user_agent=user_agent, source=source)
 
 
 def _notice_for_known(subscriber):

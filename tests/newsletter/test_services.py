@@ -70,7 +70,8 @@ def test_new_signup_stores_the_consent_record_and_queues_a_confirmation():
     assert subscriber.source == "newsletter page"
     assert subscriber.signed_up_at is not None
     assert subscriber.confirmed_at is None
-    assert queued_signup_emails().count() == 1
+    queued = queued_signup_emails().get()
+    assert queued.args_kwargs["args"] == [subscriber.pk, "confirm"]
 
 
 def test_case_variants_are_the_same_subscriber():
