@@ -147,18 +147,12 @@ def subscribe(*, email, ip, user_agent, source):
     }
     from newsletter import tasks  # tasks import services
 
-    # A new address, the common case: its row and its confirmation email's
-    # task are written by one statement, which is atomic by itself (see
-    # ``DatabaseBackend.enqueue_on_insert()``). Concurrent signups for one
-    # address meet at its unique index: one inserts, the others insert
-    # nothing and go on below.
-    subscriber = Subscriber(email=email, last_notified_at=timezone.now(), **consent)
-    new_id, _ = tasks.send_signup_email.get_backend().enqueue_on_insert(
-        Subscriber.objects.insert_if_new(subscriber),
+    if _subscribe_new(
         tasks.send_signup_email,
-        [str(Notice.CONFIRM)],
-    )
-    if new_id is not None:
+        email=email,
+        last_notified_at=timezone.now(),
+        **consent,
+    ):
         return Notice.CONFIRM
     with transaction.atomic():
         subscriber = Subscriber.objects.with_email(email).select_for_update().first()
@@ -178,6 +172,31 @@ def subscribe(*, email, ip, user_agent, source):
             return notice
     # Erased between the insert and the look-up: a new address after all.
     return subscribe(email=email, ip=ip, user_agent=user_agent, source=source)
+
+
+def _subscribe_new(task, **fields):
+    """Store a new address and queue its confirmation, atomically; False,
+    storing nothing, when the address is known (in any case).
+
+    With the project's task backend both rows are written by one statement
+    (``DatabaseBackend.enqueue_on_insert()``): one round trip to PostgreSQL
+    instead of four, for the write that spikes when a story with a signup
+    box goes viral. With another backend, in one transaction. Concurrent
+    signups for one address meet at its unique index: one inserts, the
+    others insert nothing.
+    """
+    notice = str(Notice.CONFIRM)
+    backend = task.get_backend()
+    if hasattr(backend, "enqueue_on_insert"):
+        insert = Subscriber.objects.insert_if_new(Subscriber(**fields))
+        new_id, _ = backend.enqueue_on_insert(insert, task, [notice])
+        return new_id is not None
+    with transaction.atomic():
+        subscriber = Subscriber.objects.create_if_new(**fields)
+        if subscriber is None:
+            return False
+        task.enqueue(subscriber.pk, notice)
+    return True
 
 
 def _notice_for_known(subscriber):

@@ -271,3 +271,23 @@ def test_create_if_new_stores_a_new_address_and_refuses_a_known_one_in_any_case(
     assert stored.signed_up_at is not None and stored.updated_at is not None
     assert Subscriber.objects.create_if_new(email="ann@example.COM") is None
     assert Subscriber.objects.count() == 1
+
+
+def test_a_signup_works_with_another_task_backend_too(settings, mailoutbox):
+    """The one-statement signup is the project backend's; with any other
+    (here Django's immediate one) the row and the task share a transaction."""
+    settings.TASKS = {
+        "default": {
+            "BACKEND": "django.tasks.backends.immediate.ImmediateBackend",
+            "QUEUES": ["default", "email", "digest"],
+        }
+    }
+    assert services.subscribe(email="jane@example.com", **SIGNUP) == (
+        services.Notice.CONFIRM
+    )
+    assert Subscriber.objects.get().status == Subscriber.Status.PENDING
+    assert len(mailoutbox) == 1
+    assert "Confirm" in mailoutbox[0].subject
+    assert services.subscribe(email="Jane@example.com", **SIGNUP) is None
+    assert Subscriber.objects.count() == 1
+    assert len(mailoutbox) == 1
