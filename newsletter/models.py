@@ -10,6 +10,8 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
+from newsroom.models import insert_columns
+
 
 class SubscriberQuerySet(models.QuerySet):
     def with_email(self, email):
@@ -45,16 +47,12 @@ class SubscriberQuerySet(models.QuerySet):
         db = router.db_for_write(self.model)
         connection = connections[db]
         quote = connection.ops.quote_name
-        columns = [field for field in opts.concrete_fields if not field.primary_key]
-        values = [
-            field.get_db_prep_save(field.pre_save(subscriber, True), connection)
-            for field in columns
-        ]
+        fields = [field for field in opts.concrete_fields if not field.primary_key]
+        columns, values = insert_columns(subscriber, fields, connection)
         sql = (
             # Names from the model, values as parameters.
-            f"INSERT INTO {quote(opts.db_table)} "  # noqa: S608
-            f"({', '.join(quote(field.column) for field in columns)}) "
-            f"VALUES ({', '.join(['%s'] * len(columns))}) "
+            f"INSERT INTO {quote(opts.db_table)} ({columns}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(values))}) "
             # The conflict target is the unique index of Meta.constraints.
             f"ON CONFLICT ((lower({quote('email')}))) DO NOTHING "
             f"RETURNING {quote(opts.pk.column)}"

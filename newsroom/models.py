@@ -94,3 +94,17 @@ def _class_attribute(model, name):
         if name in klass.__dict__:
             return klass.__dict__[name]
     return None
+
+
+def insert_columns(instance, fields, connection):
+    """For a hand-written ``INSERT`` of the unsaved ``instance``: its
+    ``fields``' quoted column names (comma-separated) and the values
+    ``save()`` would insert for them (each field's ``pre_save()``, then its
+    preparation for ``connection``), in the same order."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    values = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection)
+        for field in fields
+    ]
+    return columns, values

@@ -9,6 +9,8 @@ from django.db.models.signals import post_save, pre_save
 from django.tasks.signals import task_enqueued
 from django.utils.json import normalize_json
 
+from newsroom.models import insert_columns
+
 
 class DatabaseBackend(django_tasks_db.DatabaseBackend):
     """django-tasks-db's backend, making an enqueued task's result once, and
@@ -67,10 +69,7 @@ class DatabaseBackend(django_tasks_db.DatabaseBackend):
         connection = connections[using]
         quote = connection.ops.quote_name
         fields = DBTaskResult._meta.concrete_fields
-        values = [
-            field.get_db_prep_save(field.pre_save(db_result, True), connection)
-            for field in fields
-        ]
+        columns, values = insert_columns(db_result, fields, connection)
         selected = [
             "jsonb_set(%s::jsonb, '{args,0}', to_jsonb(inserted.new_id))"
             if field.name == "args_kwargs"
@@ -82,7 +81,7 @@ class DatabaseBackend(django_tasks_db.DatabaseBackend):
             # The caller's statement; names from the model, values as parameters.
             f"WITH inserted (new_id) AS ({sql}) "  # noqa: S608
             f"INSERT INTO {quote(DBTaskResult._meta.db_table)} "
-            f"({', '.join(quote(field.column) for field in fields)}) "
+            f"({columns}) "
             f"SELECT {', '.join(selected)} FROM inserted "
             f"RETURNING {arguments} -> 'args' -> 0"
         )
