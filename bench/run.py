@@ -558,7 +558,13 @@ class Runner:
 
 
 class Profiler:
-    """py-spy on the gunicorn workers while a scenario is measured."""
+    """py-spy on the gunicorn workers while a scenario is measured.
+
+    Only samples taken while a worker holds the interpreter lock count
+    (``--gil``): on a loaded machine a worker is often runnable but waiting
+    for a core, right after the call that woke PostgreSQL or Redis, and
+    sampled there it would look busy in that call.
+    """
 
     def __init__(self, keys, servers, duration):
         self.keys = set(filter(None, keys.split(",")))
@@ -600,6 +606,7 @@ class Profiler:
                             "--output",
                             str(out),
                             "--nonblocking",
+                            "--gil",
                         ],
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
@@ -1208,7 +1215,8 @@ def profiles_markdown(profiles, top=8, own=5):
     lines = [
         "Profiles (py-spy on every gunicorn worker for one measurement of each "
         "page profiled: by default each page that missed its target, measured "
-        "once more; share of samples; the server, handler and middleware "
+        "once more; share of the samples taken while a worker held the "
+        "interpreter lock, `--gil`; the server, handler and middleware "
         "frames every request passes through are left out of the first list):",
         "",
     ]
@@ -1553,7 +1561,7 @@ def run(args, argv):
     for note in notes:
         print("note:", note)
     if profiler.summaries:
-        print("\nProfiles (py-spy, share of samples, inclusive):")
+        print("\nProfiles (py-spy --gil, share of samples, inclusive):")
         for key, profile in profiler.summaries.items():
             print(f"  {key} ({profile['samples']} samples), inclusive:")
             for name, share in profile["top"]:
