@@ -146,10 +146,14 @@ class CompiledQuery:
         except KeyError as error:
             raise TypeError(f"No value given for {error.args[0]!r}.") from None
         connection = connections[alias]
-        cursor = _prepared_cursor(connection) if self._prepare else connection.cursor()
-        with cursor:
-            cursor.execute(sql, bound)
-            return cursor.fetchall()
+        if not self._prepare:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, bound)
+                return cursor.fetchall()
+        # Not closed: the cursor is kept for the next run (_prepared_cursor()).
+        cursor = _prepared_cursor(connection)
+        cursor.execute(sql, bound)
+        return cursor.fetchall()
 
     def using(self):
         """The database the next run reads from (the routers decide)."""
@@ -195,10 +199,29 @@ def _prepared_cursor(connection):
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    cursor = _PreparingCursor(connection.connection)
+    cursor = _kept_cursor(connection)
     if connection.queries_logged:
         return connection.make_debug_cursor(cursor)
     return connection.make_cursor(cursor)
+
+
+def _kept_cursor(connection):
+    """The psycopg cursor kept for ``connection``'s current session.
+
+    A psycopg cursor finds the dumpers of its parameters and the loaders of
+    its result's columns once, and a new cursor does so afresh: a quarter of
+    a short compiled query's CPU (in-process, 136-142 µs per run of a
+    section's newest stories with a new cursor each time, 105 with one
+    kept). Django's connection objects belong to one thread, and so does the
+    cursor kept on one. It is used only with the session it was made for,
+    while that is the connection's: after a reconnect, or with another
+    pooled session, a new one is made.
+    """
+    session = connection.connection
+    cursor = getattr(connection, "_newsroom_kept_cursor", None)
+    if cursor is None or cursor.closed or cursor.connection is not session:
+        cursor = connection._newsroom_kept_cursor = _PreparingCursor(session)
+    return cursor
 
 
 class _PreparingCursor(ServerBindingCursor):
