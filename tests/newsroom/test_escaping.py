@@ -20,7 +20,7 @@ class _Text(str):
 
 
 VALUES = [
-    '</script><script>alert("x")</script> & \'quoted\' <!--',
+    "</script><script>alert(\"x\")</script> & 'quoted' <!--",
     "",
     "plain text",
     "☃ 日本 <b>",
