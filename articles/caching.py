@@ -36,6 +36,7 @@ from django.utils.cache import (
 )
 from django.utils.http import parse_http_date_safe
 
+from newsroom.cache import set_unacknowledged
 from newsroom.middleware import is_conditional
 
 VERSION_TTL = 1.0  # seconds
@@ -319,7 +320,7 @@ def cache_public_page(view):
                     set_response_etag(response)
                 headers = {h: response[h] for h in CACHED_HEADERS if h in response}
                 entry = (response.status_code, response.content, headers)
-                cache.set(key, entry, PAGE_TTL)
+                set_unacknowledged(cache, key, entry, PAGE_TTL)
                 recent_pages.put(key, entry)
         response["X-Cache"] = "miss"
         return response

@@ -20,7 +20,9 @@ import time
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +63,43 @@ class ReusedClient(RedisCacheClient):
             client = local.clients[pool] = self._client(
                 connection_pool=pool, single_connection_client=True
             )
+            client.unread_reply = False
+        elif client.unread_reply:
+            _read_reply(client)
         return client
+
+    def set_unacknowledged(self, key, value, timeout):
+        """``set()``, sending the ``SET`` without waiting for Redis's reply:
+        the reply is read before the next command on the connection
+        (``get_client()``), as in a pipeline.
+
+        For the page cache, whose uncached pages end with a ``SET`` of the
+        page: waiting for its reply was the worker's fourth wait of an
+        uncached story (bench/README.md, "Where the time goes"). The page
+        is in Redis as soon as Redis reads the command, for every worker.
+        """
+        client = self.get_client(key, write=True)
+        if timeout == 0:
+            client.delete(key)
+            return
+        command = ["SET", key, self._serializer.dumps(value)]
+        if timeout is not None:
+            command += ["EX", timeout]
+        client.connection.send_command(*command)
+        client.unread_reply = True
+
+
+def _read_reply(client):
+    """Read the reply to ``set_unacknowledged()``'s command. A refusal
+    (``ResponseError``: Redis out of memory, say) is raised as any command's
+    would be; a connection lost since is closed, and the command at hand
+    opens a new one (the page may not have been stored: a later request
+    stores it)."""
+    client.unread_reply = False
+    try:
+        client.connection.read_response()
+    except (RedisConnectionError, RedisTimeoutError):
+        client.connection.disconnect()
 
 
 class RedisCache(DjangoRedisCache):
@@ -107,6 +145,18 @@ class RedisCache(DjangoRedisCache):
     def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
         return self._call(None, super().set, key, value, timeout, version)
 
+    def set_unacknowledged(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+        """``set()``, without waiting for Redis to acknowledge it (see
+        ``ReusedClient.set_unacknowledged()``)."""
+        key = self.make_and_validate_key(key, version=version)
+        return self._call(
+            None,
+            self._cache.set_unacknowledged,
+            key,
+            value,
+            self.get_backend_timeout(timeout),
+        )
+
     def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
         return self._call(list(data), super().set_many, data, timeout, version)
 
@@ -151,3 +201,10 @@ class RedisCache(DjangoRedisCache):
 
     def clear(self):
         return self._call(False, super().clear)
+
+
+def set_unacknowledged(cache, key, value, timeout=DEFAULT_TIMEOUT):
+    """``cache.set()``, without waiting for the acknowledgement where
+    ``cache`` is this module's Redis cache (any other cache just sets)."""
+    setter = getattr(cache, "set_unacknowledged", None) or cache.set
+    setter(key, value, timeout)

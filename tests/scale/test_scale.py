@@ -235,6 +235,50 @@ def test_a_rate_limit_count_lives_as_long_as_its_window(cluster):
     assert cache.count_hit(key, 2) == 1
 
 
+def test_a_page_stored_without_waiting_is_there_at_once_and_replies_stay_in_order(
+    cluster,
+):
+    """The page cache's SET does not wait for its reply
+    (newsroom.cache.ReusedClient.set_unacknowledged): another worker reads
+    the page at once, and the reply is read before the next command's, also
+    when Redis refuses the SET."""
+    import redis as redis_py
+
+    from newsroom.cache import RedisCache
+
+    mine = RedisCache(cluster.env["CACHE_URL"], {})
+    other_worker = RedisCache(cluster.env["CACHE_URL"], {})
+    page = (200, b"<p>story</p>" * 2000, {"ETag": '"1"'})
+    mine.set_unacknowledged("page:scale-test", page, 60)
+    assert other_worker.get("page:scale-test") == page
+    mine.set_unacknowledged("count:scale-test", 7, 60)
+    assert mine.get("count:scale-test") == 7
+    assert mine.get("page:scale-test") == page
+    ttl = other_worker._cache.get_client().ttl(
+        mine.make_and_validate_key("count:scale-test")
+    )
+    assert 0 < ttl <= 60
+
+    admin = redis_py.Redis(
+        unix_socket_path=cluster.env["CACHE_URL"].removeprefix("unix://")
+    )
+    limits = admin.config_get("maxmemory*")
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", 1)
+    try:
+        mine.set_unacknowledged("page:scale-test-refused", page, 60)
+        # The refusal is read with the next command: a miss, as for any
+        # failing Redis, not the refusal taken for the next reply.
+        assert mine.get("count:scale-test") is None
+    finally:
+        admin.config_set("maxmemory", limits["maxmemory"])
+        admin.config_set("maxmemory-policy", limits["maxmemory-policy"])
+    assert other_worker.get("page:scale-test-refused") is None
+    mine._resting_until = 0.0  # as if the cache's pause after a failure ended
+    assert mine.get("count:scale-test") == 7
+    assert mine.get("page:scale-test") == page
+
+
 def test_digest_to_20000_subscribers_while_serving_pages(cluster, content, new_client):
     a, b = cluster.web
     cluster.sql(
