@@ -208,7 +208,10 @@ def _story_query(variant):
         order_by=("tag__name",),
     )
     return stories.values_list(
-        *loading.story_columns(body=True, photo=True), corrections, tags
+        *loading.story_columns(body=True, photo=True),
+        corrections,
+        tags,
+        _related_json(),
     )
 
 
@@ -219,7 +222,7 @@ _FRONT_SECTIONS = CompiledQuery(Section, _front_sections_query)
 
 def _load_story(rows):
     using = _STORY.using()
-    for article, (corrections, tags) in loading.load_stories(
+    for article, (corrections, tags, related) in loading.load_stories(
         rows, using, body=True, photo=True
     ):
         make_correction = loading.json_loader(Correction, using)
@@ -228,6 +231,7 @@ def _load_story(rows):
             make_correction(data) for data in loading.decode_array(corrections)
         ]
         article.tag_list = [make_tag(data) for data in loading.decode_array(tags)]
+        article.loaded_related = related
         return article
     return None
 
@@ -236,37 +240,25 @@ def rails(article):
     """The two rails under a story: (related stories, more from its section).
 
     Related: editor's picks first, then stories sharing tags, then the
-    section. Candidates are the picks, the newest stories carrying each of
-    the story's tags and the newest of its section: a few hundred rows at
-    most, however large the archive, found by one index walk each and looked
-    up by primary key. They are ranked by picked, shared tags, same section,
-    recency.
+    section (``_related_json()``). A story loaded by ``story()`` or
+    ``story_preview()`` comes with them, from the same query; for any other
+    story they take a query of their own.
 
     More from the section: its newest stories, but for the story and those
     already related. The rails show a link, a headline and the section's
     name: the stories carry only those (``section_name`` instead of
     ``section``).
-
-    A section's newest stories are the same for every story in it: they are
-    read once per content version (``section_newest()``) and given to the
-    related stories' query as candidates, which is then the only query.
     """
-    newest = section_newest(article.section_id)
-    tag_ids = [tag.pk for tag in article.tag_list]
-    values = {f"tag{i}": tag_id for i, tag_id in enumerate(tag_ids)}
-    rows = _RAILS.rows(
-        variant=len(tag_ids),
-        article=article.pk,
-        content_type=_tagged(),
-        tags=tag_ids,
-        section=article.section_id,
-        same_section=[row[0] for row in newest[: RELATED_COUNT + 1]],
-        **values,
-    )
-    make = loader(Article, _RAIL_FIELDS, _RAILS.using())
-    related = [_rail_story(row, make) for row in rows]
+    if hasattr(article, "loaded_related"):
+        raw = article.loaded_related
+    else:
+        rows = _RELATED.rows(pk=article.pk, content_type=_tagged())
+        raw = rows[0][0] if rows else None
+    make = loader(Article, _RAIL_FIELDS, _STORY.using())
+    related = [_rail_story(_rail_row(data), make) for data in loading.decode_array(raw)]
     shown = {story.pk for story in related}
     shown.add(article.pk)
+    newest = section_newest(article.section_id)
     more = [row for row in newest if row[0] not in shown][:MORE_COUNT]
     make = loader(Article, _RAIL_FIELDS, _SECTION_NEWEST.using())
     return related, [_rail_story(row, make) for row in more]
@@ -308,39 +300,52 @@ def _section_name():
     return Section.objects.filter(pk=OuterRef("section_id")).order_by().values("name")
 
 
-def _rails_query(tag_count):
-    """The related stories' query for a story with ``tag_count`` tags."""
-    article = Param("article", IntegerField())
-    section = Param("section", IntegerField())
+def _related_json():
+    """The related stories of the story in the outer query's row, best
+    first, as the text of one JSON array of rail rows (``_rail_row()``), or
+    NULL for none: a column of the story's own query, so that a story page
+    waits for the database once.
+
+    Candidates are the editor's picks, the newest stories carrying each of
+    the story's tags (``TagNeighbours``) and the newest of its section: a
+    few hundred rows at most, however large the archive, found by one index
+    walk each and looked up by primary key. They are ranked by picked,
+    shared tags, same section, recency.
+    """
+    story = OuterRef("pk")
     content_type = Param("content_type", IntegerField())
-    picked_ids = Article.related.through.objects.filter(from_article_id=article).values(
-        "to_article_id"
+    through = Article.related.through.objects
+    picked_ids = ArraySubquery(
+        through.filter(from_article_id=OuterRef(story)).values("to_article_id")
     )
-    # Per tag, so that a tag on thousands of stories cannot crowd out a rare
-    # one (the rare tag is the better signal).
-    per_tag = max(RELATED_COUNT, RELATED_TAG_CANDIDATES // max(tag_count, 1))
-    tagged = [
-        TaggedItem.objects.filter(
-            content_type_id=content_type, tag_id=Param(f"tag{i}", IntegerField())
-        )
-        .order_by("-object_id")
-        .values("object_id")[:per_tag]
-        for i in range(tag_count)
-    ]
+    newest_in_section = ArraySubquery(
+        Article.objects.published()
+        .filter(section_id=OuterRef(OuterRef("section_id")))
+        .order_by("-publish_at", "-pk")
+        .values("pk")[: RELATED_COUNT + 1]
+    )
     # One "= ANY" of an array: the stories are looked up by primary key. An
     # OR of INs would make PostgreSQL read every story.
-    candidates = Func(
-        ArraySubquery(picked_ids.union(*tagged, all=True)),
-        Param("same_section", _IDS),
-        function="array_cat",
-        output_field=_IDS,
+    candidates = ArrayCat(
+        ArrayCat(
+            picked_ids,
+            TagNeighbours(
+                story,
+                content_type,
+                total=RELATED_TAG_CANDIDATES,
+                least=RELATED_COUNT,
+            ),
+        ),
+        newest_in_section,
     )
-    picks = Article.related.through.objects.filter(
-        from_article_id=article, to_article_id=OuterRef("pk")
+    story_tags = ArraySubquery(
+        TaggedItem.objects.filter(
+            content_type_id=content_type, object_id=OuterRef(OuterRef(story))
+        ).values("tag_id")
     )
     shared = (
         TaggedItem.objects.filter(
-            InArray(F("tag_id"), Param("tags", _IDS)),
+            InArray(F("tag_id"), story_tags),
             content_type_id=content_type,
             object_id=OuterRef("pk"),
         )
@@ -350,22 +355,116 @@ def _rails_query(tag_count):
         .annotate(n=Count("*"))
         .values("n")
     )
-    return (
+    ranked = (
         Article.objects.published()
-        .exclude(pk=article)
+        .exclude(pk=story)
         .filter(InArray(F("pk"), candidates))
         .annotate(
             section_name=Subquery(_section_name()),
-            picked=Exists(picks),
+            picked=Exists(
+                through.filter(
+                    from_article_id=OuterRef(story), to_article_id=OuterRef("pk")
+                )
+            ),
             shared=Coalesce(Subquery(shared, output_field=IntegerField()), 0),
             same=Case(
-                When(section_id=section, then=1),
+                When(section_id=OuterRef("section_id"), then=1),
                 default=0,
                 output_field=IntegerField(),
             ),
         )
-        .order_by("-picked", "-shared", "-same", "-publish_at", "-pk")
-        .values_list(*_RAIL_FIELDS, "section_name")[:RELATED_COUNT]
+        .order_by(*_RELATED_ORDER)
+        .values(*_RAIL_FIELDS, "section_name", "picked", "shared", "same")[
+            :RELATED_COUNT
+        ]
+    )
+    return JSONRows(ranked, order_by=_RELATED_ORDER)
+
+
+_RELATED_ORDER = ("-picked", "-shared", "-same", "-publish_at", "-id")
+
+
+def _related_query(variant):
+    # For a story not loaded by story(): its related stories alone.
+    return (
+        Article.objects.filter(pk=Param("pk", IntegerField()))
+        .order_by()
+        .values_list(_related_json())
+    )
+
+
+class ArrayCat(Func):
+    function = "ARRAY_CAT"
+    arity = 2
+    output_field = _IDS
+
+
+class TagNeighbours(Func):
+    """For each tag of ``story`` (an expression for its primary key), the
+    ``total`` / (the story's number of tags) newest stories carrying it, at
+    least ``least`` (``story`` itself among them), as one array.
+
+    Per tag, so that a tag on thousands of stories cannot crowd out a rare
+    one (the rare tag is the better signal). A ``LATERAL`` walk of the
+    (tag, content type, newest object) index per tag, which the ORM cannot
+    write.
+    """
+
+    output_field = _IDS
+
+    def __init__(self, story, content_type, *, total, least):
+        super().__init__(story, content_type)
+        self.total, self.least = total, least
+
+    def as_sql(self, compiler, connection, **extra_context):
+        story, story_params = compiler.compile(self.source_expressions[0])
+        content_type, content_type_params = compiler.compile(self.source_expressions[1])
+        quote = connection.ops.quote_name
+        table = quote(TaggedItem._meta.db_table)
+        tag, kind, item = (
+            quote(TaggedItem._meta.get_field(name).column)
+            for name in ("tag", "content_type", "object_id")
+        )
+        # Names quoted from the models' metadata; every value is a parameter.
+        sql = (
+            f"ARRAY(SELECT walk.{item} FROM {table} own CROSS JOIN LATERAL ("  # noqa: S608
+            f"SELECT tagged.{item} FROM {table} tagged"
+            f" WHERE tagged.{tag} = own.{tag} AND tagged.{kind} = own.{kind}"
+            f" ORDER BY tagged.{item} DESC"
+            f" LIMIT GREATEST(%s, %s / GREATEST(1, (SELECT COUNT(*) FROM {table} n"
+            f" WHERE n.{kind} = own.{kind} AND n.{item} = own.{item})))"
+            f") walk WHERE own.{kind} = {content_type} AND own.{item} = {story})"
+        )
+        return sql, [self.least, self.total, *content_type_params, *story_params]
+
+
+class JSONRows(Subquery):
+    """The rows of ``queryset`` (a ``values()``) as the text of one JSON
+    array of objects, in ``order_by`` (names of its columns, ``-`` for
+    descending), or NULL for no rows."""
+
+    template = (
+        "(SELECT JSON_AGG(rail ORDER BY %(order)s)::text FROM (%(subquery)s) rail)"
+    )
+
+    def __init__(self, queryset, order_by):
+        order = ", ".join(
+            f"rail.{name[1:]} DESC" if name.startswith("-") else f"rail.{name}"
+            for name in order_by
+        )
+        super().__init__(queryset, output_field=TextField(), order=order)
+
+
+def _rail_row(data):
+    """A rail row (``_RAIL_FIELDS`` and the section's name) from its JSON."""
+    return (
+        data["id"],
+        data["headline"],
+        data["slug"],
+        data["section_id"],
+        datetime.datetime.fromisoformat(data["publish_at"]),
+        datetime.date.fromisoformat(data["url_date"]),
+        data["section_name"],
     )
 
 
@@ -373,7 +472,7 @@ def _rails_query(tag_count):
 # (compiled once per process, see newsroom.compiled). In the model's order,
 # as Model.from_db() expects.
 _RAIL_FIELDS = ("id", "headline", "slug", "section_id", "publish_at", "url_date")
-_RAILS = CompiledQuery(Article, _rails_query)
+_RELATED = CompiledQuery(Article, _related_query)
 _SECTION_NEWEST = CompiledQuery(Article, _section_newest_query)
 
 

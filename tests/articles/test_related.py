@@ -104,3 +104,31 @@ def test_the_rails_follow_a_story_published_or_withdrawn_since(
         fresh.status = Article.Status.DRAFT
         fresh.save()
     assert reader.rails(story) == ([], [])
+
+
+def test_a_loaded_story_brings_its_related_stories_along(django_assert_num_queries):
+    """A story loaded for its page has its related stories from the same
+    query: the rails cost no query of their own, and show the same
+    stories, with the same dates and section names, as for any story."""
+    news, sport = make_section(), make_section()
+    now, day = timezone.now(), timedelta(days=1)
+    story = make_article(section=news, tags=["flood", "council"])
+    story.related.add(make_article(section=sport, publish_at=now - 9 * day))
+    make_article(section=sport, tags=["flood", "council"], publish_at=now - day)
+    make_article(section=sport, tags=["council"], publish_at=now - 2 * day)
+    make_article(section=news, publish_at=now - 3 * day)
+    reader.section_newest(news.pk)  # remembered between pages
+
+    with django_assert_num_queries(1):
+        loaded = reader.story(story.url_date, story.slug)
+    with django_assert_num_queries(0):
+        rail, more = reader.rails(loaded)
+
+    assert (rail, more) == reader.rails(story)
+    shown = [(s.headline, s.publish_at, s.url_date, s.section_name) for s in rail]
+    expected = [
+        (s.headline, s.publish_at, s.url_date, s.section.name)
+        for s in Article.objects.filter(pk__in=[s.pk for s in rail])
+    ]
+    assert sorted(shown) == sorted(expected)
+    assert len(rail) == 4

@@ -222,3 +222,28 @@ def test_a_connection_broken_since_the_last_request_is_replaced():
         )
     connection.close_if_unusable_or_obsolete()  # what a new request does first
     assert headlines.rows(2, section=section.pk, seen=[]) == [("Still here",)]
+
+
+def test_the_story_pages_query_is_converted_once_per_process(monkeypatch):
+    """psycopg turns a query's placeholders into PostgreSQL's once and
+    remembers it, but by default only for queries of up to 4 KB; the story
+    page's query, longer, is remembered too (newsroom.compiled)."""
+    from psycopg import _queries
+
+    from articles import reader
+
+    story = make_article(tags=["flood"])
+    assert reader.story(story.url_date, story.slug) == story
+    sql, _ = reader._STORY.sql("address")
+    assert len(sql.encode()) > 4096
+    conversions = []
+    convert = _queries._query2pg_nocache
+
+    def counted(*args):
+        conversions.append(args)
+        return convert(*args)
+
+    monkeypatch.setattr(_queries, "_query2pg_nocache", counted)
+
+    assert reader.story(story.url_date, story.slug) == story
+    assert conversions == []
