@@ -34,7 +34,7 @@ from django.template import defaultfilters
 from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.translation import get_language
-from jinja2 import ChainableUndefined, Environment
+from jinja2 import ChainableUndefined
 from markupsafe import Markup, escape
 
 from articles.caching import RecentlyUsed
@@ -92,6 +92,22 @@ def environment(**options):
         }
     )
     return env
+
+
+class Environment(jinja2.Environment):
+    """Jinja2's environment, with each template's globals in a plain dict.
+
+    Every render copies its template's globals into its context, and an
+    include or import copies them again. Jinja2 keeps them in a
+    ``ChainMap`` over the environment's, which copies in Python, key by
+    key: 10 µs a copy against 0.7 for a dict, and ``ChainMap.__iter__`` was
+    4% of a loaded story page's samples (py-spy). The ``ChainMap`` would let
+    globals added to the environment later reach templates loaded before;
+    ``environment()`` adds them all before any template is loaded.
+    """
+
+    def make_globals(self, d):
+        return {**self.globals, **(d or {})}
 
 
 # The time zone and language a render started in (see Template.render()).
