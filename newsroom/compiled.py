@@ -43,7 +43,6 @@ from django.db.models import (
     Func,
     IntegerField,
 )
-from psycopg import _queries
 from psycopg.adapt import Dumper
 
 from newsroom.models import instance_maker
@@ -112,14 +111,21 @@ class _IdArrayDumper(Dumper):
 psycopg.adapters.register_dumper(IdArray, _IdArrayDumper)
 
 # psycopg turns a query's "%s" into "$1", "$2"... on every run, and remembers
-# the result only for queries of up to 4,096 bytes (so that INSERTs of any
-# number of rows do not fill its cache of 128). The story page's query, with
-# its related stories, is 5 KB: converting it again cost each page 0.26 M
-# instructions, 4% of the page (bench/instructions.py). The compiled queries
-# are a fixed set, and all are kept under this limit.
-_queries.MAX_CACHED_STATEMENT_LENGTH = max(
-    _queries.MAX_CACHED_STATEMENT_LENGTH, 16 * 1024
-)
+# the result (in a cache of 128 queries) only for queries of up to 4,096
+# bytes, so that INSERTs of any number of rows do not fill it. The story
+# page's query, with its related stories, is 5 KB: converting it again cost
+# each page 0.26 M instructions, 4% of it (bench/instructions.py). The
+# compiled queries are a fixed set, each under 16 KB. The limit is a constant
+# of a private module: a psycopg without it keeps its own (and
+# tests/newsroom/test_compiled.py says so).
+try:
+    from psycopg import _queries
+except ImportError:  # a psycopg without it: its own limit stays
+    _queries = None
+if hasattr(_queries, "MAX_CACHED_STATEMENT_LENGTH"):
+    _queries.MAX_CACHED_STATEMENT_LENGTH = max(
+        _queries.MAX_CACHED_STATEMENT_LENGTH, 16 * 1024
+    )
 
 
 class CompiledQuery:
