@@ -17,6 +17,7 @@ import os
 import threading
 import time
 
+import redis
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
@@ -50,6 +51,7 @@ class ReusedClient(RedisCacheClient):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._client = _Client
         self._local = threading.local()
 
     def get_client(self, key=None, *, write=False):
@@ -63,7 +65,6 @@ class ReusedClient(RedisCacheClient):
             client = local.clients[pool] = self._client(
                 connection_pool=pool, single_connection_client=True
             )
-            client.unread_reply = False
         elif client.unread_reply:
             _read_reply(client)
         return client
@@ -87,6 +88,22 @@ class ReusedClient(RedisCacheClient):
             command += ["EX", timeout]
         client.connection.send_command(*command)
         client.unread_reply = True
+
+
+class _Client(redis.Redis):
+    """redis-py's client, knowing whether the reply to its last
+    ``set_unacknowledged()`` is still unread."""
+
+    unread_reply = False
+
+    def close(self):
+        # Called when the client's thread ends: its connection goes back to
+        # the pool, and the next client to take it would read the reply
+        # left on it for its own. One with a reply unread is closed instead.
+        if self.unread_reply and getattr(self, "connection", None):
+            self.unread_reply = False
+            self.connection.disconnect()
+        super().close()
 
 
 def _read_reply(client):

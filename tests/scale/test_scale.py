@@ -279,6 +279,40 @@ def test_a_page_stored_without_waiting_is_there_at_once_and_replies_stay_in_orde
     assert mine.get("page:scale-test") == page
 
 
+def test_a_thread_ending_with_a_reply_unread_leaves_no_reply_to_the_next(cluster):
+    """A thread's Redis connection goes back to the pool when the thread
+    ends; one whose last SET was not acknowledged yet must not, or the
+    next thread to take it reads that SET's reply for its own."""
+    import gc
+    import threading
+
+    import redis as redis_py
+
+    from newsroom.cache import RedisCache
+
+    cache = RedisCache(cluster.env["CACHE_URL"], {})
+    cache.set("count:scale-thread", 7, 60)
+    admin = redis_py.Redis(
+        unix_socket_path=cluster.env["CACHE_URL"].removeprefix("unix://")
+    )
+    # Redis holds back the SET's reply while writes are paused: the thread
+    # ends before it arrives, and the next thread starts before it does.
+    admin.execute_command("CLIENT", "PAUSE", 500, "WRITE")
+    ended = threading.Thread(
+        target=cache.set_unacknowledged, args=("page:scale-thread", b"page", 60)
+    )
+    ended.start()
+    ended.join()
+    gc.collect()
+    read = []
+    following = threading.Thread(
+        target=lambda: read.append(cache.get("count:scale-thread"))
+    )
+    following.start()
+    following.join()
+    assert read == [7]
+
+
 def test_digest_to_20000_subscribers_while_serving_pages(cluster, content, new_client):
     a, b = cluster.web
     cluster.sql(
