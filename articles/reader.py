@@ -314,10 +314,8 @@ def _related_json():
     """
     story = OuterRef("pk")
     content_type = Param("content_type", IntegerField())
-    through = Article.related.through.objects
-    picked_ids = ArraySubquery(
-        through.filter(from_article_id=OuterRef(story)).values("to_article_id")
-    )
+    picks = Article.related.through.objects.filter(from_article_id=OuterRef(story))
+    picked_ids = ArraySubquery(picks.values("to_article_id"))
     newest_in_section = ArraySubquery(
         Article.objects.published()
         .filter(section_id=OuterRef(OuterRef("section_id")))
@@ -361,11 +359,7 @@ def _related_json():
         .filter(InArray(F("pk"), candidates))
         .annotate(
             section_name=Subquery(_section_name()),
-            picked=Exists(
-                through.filter(
-                    from_article_id=OuterRef(story), to_article_id=OuterRef("pk")
-                )
-            ),
+            picked=Exists(picks.filter(to_article_id=OuterRef("pk"))),
             shared=Coalesce(Subquery(shared, output_field=IntegerField()), 0),
             same=Case(
                 When(section_id=OuterRef("section_id"), then=1),

@@ -12,6 +12,7 @@ After a failure the cache is left alone for ``RETRY_AFTER`` seconds, so an
 unreachable Redis costs one timeout per thread and pause, not one per call.
 """
 
+import contextlib
 import logging
 import os
 import threading
@@ -113,10 +114,9 @@ def _read_reply(client):
     opens a new one (the page may not have been stored: a later request
     stores it)."""
     client.unread_reply = False
-    try:
+    # On a lost connection redis-py has closed it: the next command reopens it.
+    with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
         client.connection.read_response()
-    except (RedisConnectionError, RedisTimeoutError):
-        client.connection.disconnect()
 
 
 class RedisCache(DjangoRedisCache):
