@@ -23,7 +23,6 @@ from django.core.cache import cache
 from django.core.paginator import EmptyPage, InvalidPage, Paginator
 from django.db.models import (
     Case,
-    Count,
     DateField,
     DateTimeField,
     Exists,
@@ -38,6 +37,7 @@ from django.db.models import (
     When,
     Window,
 )
+from django.db.models.expressions import Col
 from django.db.models.functions import (
     Coalesce,
     Greatest,
@@ -328,30 +328,13 @@ def _related_json():
         ArrayCat(
             picked_ids,
             TagNeighbours(
-                story,
+                TagIds(story),
                 content_type,
                 total=RELATED_TAG_CANDIDATES,
                 least=RELATED_COUNT,
             ),
         ),
         newest_in_section,
-    )
-    story_tags = ArraySubquery(
-        TaggedItem.objects.filter(
-            content_type_id=content_type, object_id=OuterRef(OuterRef(story))
-        ).values("tag_id")
-    )
-    shared = (
-        TaggedItem.objects.filter(
-            InArray(F("tag_id"), story_tags),
-            content_type_id=content_type,
-            object_id=OuterRef("pk"),
-        )
-        .values("object_id")
-        # COUNT(*), not of a column outside the (content type, object, tag)
-        # unique index: counted from the index alone.
-        .annotate(n=Count("*"))
-        .values("n")
     )
     ranked = (
         Article.objects.published()
@@ -360,7 +343,7 @@ def _related_json():
         .annotate(
             section_name=Subquery(_section_name()),
             picked=Exists(picks.filter(to_article_id=OuterRef("pk"))),
-            shared=Coalesce(Subquery(shared, output_field=IntegerField()), 0),
+            shared=SharedCount(TagIds(F("pk")), TagIds(OuterRef("pk"))),
             same=Case(
                 When(section_id=OuterRef("section_id"), then=1),
                 default=0,
@@ -393,10 +376,42 @@ class ArrayCat(Func):
     output_field = _IDS
 
 
+class TagIds(Func):
+    """The sorted ids of the tags of the story whose primary key is the
+    column ``story`` (``F("pk")``, ``OuterRef("pk")``), from its own row.
+
+    PostgreSQL keeps them in the column ``tag_ids`` of the stories' table
+    (migration ``0012``), which is not a model field: Django, knowing
+    nothing of it, cannot write back a stale copy.
+    """
+
+    output_field = _IDS
+
+    def __init__(self, story):
+        super().__init__(story)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        column = self.source_expressions[0]
+        if not isinstance(column, Col) or column.target.model is not Article:
+            raise ValueError(f"TagIds() needs a story's primary key, not {column!r}.")
+        qualified = (column.alias, "tag_ids") if column.alias else ("tag_ids",)
+        return ".".join(map(compiler.quote_name, qualified)), []
+
+
+class SharedCount(Func):
+    """The number of ids two sorted arrays of ``TagIds`` have in common
+    (intarray's ``icount(a & b)``)."""
+
+    template = "icount(%(expressions)s)"
+    arg_joiner = " & "
+    arity = 2
+    output_field = IntegerField()
+
+
 class TagNeighbours(Func):
-    """For each tag of ``story`` (an expression for its primary key), the
-    ``total`` / (the story's number of tags) newest stories carrying it, at
-    least ``least`` (``story`` itself among them), as one array.
+    """For each tag in ``tag_ids`` (a story's ``TagIds``), the ``total`` /
+    (the story's number of tags) newest stories carrying it, at least
+    ``least`` (the story itself among them), as one array.
 
     Per tag, so that a tag on thousands of stories cannot crowd out a rare
     one (the rare tag is the better signal). A ``LATERAL`` walk of the
@@ -406,12 +421,12 @@ class TagNeighbours(Func):
 
     output_field = _IDS
 
-    def __init__(self, story, content_type, *, total, least):
-        super().__init__(story, content_type)
+    def __init__(self, tag_ids, content_type, *, total, least):
+        super().__init__(tag_ids, content_type)
         self.total, self.least = total, least
 
     def as_sql(self, compiler, connection, **extra_context):
-        story, story_params = compiler.compile(self.source_expressions[0])
+        tag_ids, tag_ids_params = compiler.compile(self.source_expressions[0])
         content_type, content_type_params = compiler.compile(self.source_expressions[1])
         quote = connection.ops.quote_name
         table = quote(TaggedItem._meta.db_table)
@@ -421,15 +436,22 @@ class TagNeighbours(Func):
         )
         # Names quoted from the models' metadata; every value is a parameter.
         sql = (
-            f"ARRAY(SELECT walk.{item} FROM {table} own CROSS JOIN LATERAL ("  # noqa: S608
+            f"ARRAY(SELECT walk.{item} FROM UNNEST({tag_ids}) own(tag)"  # noqa: S608
+            " CROSS JOIN LATERAL ("
             f"SELECT tagged.{item} FROM {table} tagged"
-            f" WHERE tagged.{tag} = own.{tag} AND tagged.{kind} = own.{kind}"
+            f" WHERE tagged.{tag} = own.tag AND tagged.{kind} = {content_type}"
             f" ORDER BY tagged.{item} DESC"
-            f" LIMIT GREATEST(%s, %s / GREATEST(1, (SELECT COUNT(*) FROM {table} n"
-            f" WHERE n.{kind} = own.{kind} AND n.{item} = own.{item})))"
-            f") walk WHERE own.{kind} = {content_type} AND own.{item} = {story})"
+            f" LIMIT GREATEST(%s, %s / GREATEST(1, CARDINALITY({tag_ids})))"
+            f") walk)"
         )
-        return sql, [self.least, self.total, *content_type_params, *story_params]
+        params = [
+            *tag_ids_params,
+            *content_type_params,
+            self.least,
+            self.total,
+            *tag_ids_params,
+        ]
+        return sql, params
 
 
 class JSONRows(Subquery):

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common  # noqa: E402
 
 # Bump when the generated data changes: an older bench database is rebuilt.
-DATA_VERSION = 2  # 2: story rows kept whole (articles.0009)
+DATA_VERSION = 3  # 2: story rows kept whole (articles.0009); 3: tag_ids (0012)
 SEED = 20250601
 
 STORIES = int(os.environ.get("BENCH_STORIES", "100000"))
@@ -771,6 +771,9 @@ ARTICLE_COLUMNS = [
     "modified_at",
     "lead_photo_id",
     "section_id",
+    # Kept by triggers on taggit's table (articles.0012), which replica mode
+    # turns off: written here.
+    "tag_ids",
 ]
 
 
@@ -863,6 +866,7 @@ def plan_stories(rng, now, section_ids, author_ids, tag_ids):
                 "updated_at": updated_at,
                 "featured": live and rng.random() < 0.02,
                 "rare": index in rare,
+                "tag_ids": sorted(tags),
             }
         )
     # What the run measures: the big section, a busy tag, a staff author.
@@ -937,6 +941,7 @@ def copy_stories(url, pool, plan, *, jobs, superuser):
                 story["updated_at"] or moment,
                 rng.randint(1, PHOTOS) if rng.random() < 0.75 else None,
                 story["section"],
+                story["tag_ids"],
             )
             with lock:
                 done[0] += 1
