@@ -70,6 +70,24 @@ class ReusedClient(RedisCacheClient):
             _read_reply(client)
         return client
 
+    def get(self, key, default):
+        """Django's ``get()``, sending ``GET`` on the thread's connection
+        itself: every uncached page asks for itself first, and redis-py's
+        ``execute_command()`` around the exchange (its lock, retry and
+        callbacks, for a client no other thread uses) cost the worker more
+        CPU than the exchange. A connection Redis has closed is opened again
+        and the ``GET`` sent once more through redis-py, as its retry would.
+        """
+        client = self.get_client(key)
+        connection = client.connection
+        try:
+            connection.send_command("GET", key)
+            value = connection.read_response()
+        except (RedisConnectionError, RedisTimeoutError):
+            connection.disconnect()
+            value = client.get(key)
+        return default if value is None else self._serializer.loads(value)
+
     def set_unacknowledged(self, key, value, timeout):
         """``set()``, sending the ``SET`` without waiting for Redis's reply:
         the reply is read before the next command on the connection

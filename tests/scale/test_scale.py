@@ -235,6 +235,27 @@ def test_a_rate_limit_count_lives_as_long_as_its_window(cluster):
     assert cache.count_hit(key, 2) == 1
 
 
+def test_a_connection_redis_closed_is_opened_again_for_the_next_get(cluster, caplog):
+    """The cache sends GET itself (newsroom.cache.ReusedClient.get): a
+    connection Redis has closed since (a restart, a timeout, CLIENT KILL)
+    is opened again and the value read, not taken for a failing Redis."""
+    import redis as redis_py
+
+    from newsroom.cache import RedisCache
+
+    cache = RedisCache(cluster.env["CACHE_URL"], {})
+    cache.set("count:scale-reconnect", 7, 60)
+    assert cache.get("count:scale-reconnect") == 7
+    admin = redis_py.Redis(
+        unix_socket_path=cluster.env["CACHE_URL"].removeprefix("unix://")
+    )
+    assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+    with caplog.at_level("WARNING", logger="newsroom.cache"):
+        assert cache.get("count:scale-reconnect") == 7
+        assert cache.get("count:scale-reconnect") == 7
+    assert not caplog.records  # no "Cache unavailable", no pause
+
+
 def test_a_page_stored_without_waiting_is_there_at_once_and_replies_stay_in_order(
     cluster,
 ):
