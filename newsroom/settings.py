@@ -225,6 +225,14 @@ def _cache_from_url(url):
 
 CACHES = {"default": _cache_from_url(env("CACHE_URL"))}
 
+# The desk's sessions are read from a shared cache, and written through to
+# the database (so a Redis restart logs nobody out): a page of the desk then
+# asks PostgreSQL for its user only. A cache of each process's own memory
+# would keep a session another process has ended (a logout): there, and
+# without a cache, sessions are the database's alone.
+if CACHES["default"]["BACKEND"] == "newsroom.cache.RedisCache":
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 # Auth ----------------------------------------------------------------------
 
 _validators = "django.contrib.auth.password_validation."

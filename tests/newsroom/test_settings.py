@@ -69,3 +69,14 @@ def test_a_newsroom_in_another_language_gets_djangos_translations():
     assert _in_django(code, LANGUAGE_CODE="fr") == "Connexion mars"
     assert _in_django(code, LANGUAGE_CODE="en-us") == "Log in March"
     assert _in_django(code, LANGUAGE_CODE="en-us", USE_I18N="true") == "Log in March"
+
+
+def test_sessions_are_read_from_the_cache_only_when_every_process_shares_it():
+    """With Redis, a desk page reads its session from the cache; a cache of
+    each process's own memory would keep a session another process ended."""
+    code = "from django.conf import settings; print(settings.SESSION_ENGINE)"
+    shared = _in_django(code, CACHE_URL="unix:///run/redis/redis.sock")
+    assert shared == "django.contrib.sessions.backends.cached_db"
+    for own in ("", "locmem://", "dummy://"):
+        engine = _in_django(code, CACHE_URL=own)
+        assert engine == "django.contrib.sessions.backends.db"

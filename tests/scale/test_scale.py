@@ -169,6 +169,27 @@ def test_story_published_on_a_is_on_b_within_a_second(cluster, content, new_clie
     assert "public" in again.header("cache-control", "")
 
 
+def test_a_sign_out_on_a_ends_the_session_on_b(cluster, content, new_client):
+    """Sessions are read from the shared cache (cached_db): one started on
+    A is good on B, and one ended on A is ended on B at once, not when a
+    copy of it expires."""
+    a, b = cluster.web
+    editor = new_client()
+    login(editor, a, **content["editor"])
+    session = editor.cookies["sessionid"]
+    desk = editor.get(f"{b}/admin/articles/article/")
+    assert desk.status == 200, desk.status
+    out = editor.post(f"{a}/admin/logout/", {"csrfmiddlewaretoken": csrf_token(desk)})
+    assert out.status == 200, out.text[:2000]
+    # The ended session's cookie, as a copy of it would be sent.
+    copy = new_client()
+    copy.cookies["sessionid"] = session
+    for base in (b, a):
+        answer = copy.get(f"{base}/admin/articles/article/")
+        assert answer.status == 302, (base, answer.status)
+        assert "/admin/login/" in answer.header("location", "")
+
+
 def test_rate_limit_is_per_client_not_per_instance(cluster, content, new_client):
     a, b = cluster.web
     client = new_client(source="127.0.0.2")
