@@ -32,6 +32,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.template import defaultfilters
 from django.utils import dateformat, timezone
+from django.utils.dates import MONTHS
 from django.utils.html import format_html
 from django.utils.translation import get_language
 from jinja2 import ChainableUndefined
@@ -282,8 +283,71 @@ def _time_element(value, zone, format, language):
     return format_html(
         '<time datetime="{}">{}</time>',
         value.isoformat(),
-        dateformat.format(value, format),
+        format_date(value, format),
     )
+
+
+def format_date(value, format):
+    """``django.utils.dateformat.format(value, format)``, the same text,
+    with the format read once per process (``_date_format()``).
+
+    Django splits the format with a regular expression on every call and
+    checks the time zone even when the format does not show it: 20 µs for
+    a story's "j F Y, H:i T" against 4 here, and a story page formats its
+    dates on every request (each story is a new instant). Formats with
+    characters other than those of ``_FORMATTERS`` are Django's.
+    """
+    pieces = _date_format(format)
+    if pieces is None or (
+        type(value) is datetime.date and any(p in _TIME_FORMATTERS for p in pieces)
+    ):
+        return dateformat.format(value, format)
+    return "".join([_FORMATTERS[p](value) if p in _FORMATTERS else p for p in pieces])
+
+
+def _zone_name(value):
+    # As Django's "T": the zone's name, or nothing when the zone is unknown
+    # or the time is ambiguous or imaginary in it (a DST change).
+    if not isinstance(value, datetime.datetime):
+        return ""
+    zone = value.tzinfo or timezone.get_default_timezone()
+    if zone.utcoffset(value.replace(fold=not value.fold)) != zone.utcoffset(value):
+        return ""
+    return str(zone.tzname(value))
+
+
+_FORMATTERS = {
+    "j": lambda value: str(value.day),
+    "d": lambda value: f"{value.day:02d}",
+    "n": lambda value: str(value.month),
+    "m": lambda value: f"{value.month:02d}",
+    "F": lambda value: str(MONTHS[value.month]),
+    "Y": lambda value: f"{value.year:04d}",
+    "H": lambda value: f"{value.hour:02d}",
+    "i": lambda value: f"{value.minute:02d}",
+    "T": _zone_name,
+}
+_TIME_FORMATTERS = frozenset("HiT")
+
+
+@functools.lru_cache(maxsize=64)
+def _date_format(format):
+    """The format's pieces, as Django's ``Formatter.format()`` splits them:
+    text, with its backslashes undone, and format characters; None when a
+    character is not one of ``_FORMATTERS``."""
+    pieces = []
+    for index, piece in enumerate(dateformat.re_formatchars.split(str(format))):
+        if index % 2:
+            if piece not in _FORMATTERS:
+                return None
+            pieces.append(piece)
+        elif piece:
+            # Text that is also a format character's key would be taken
+            # for it: leave such a format to Django.
+            if piece in _FORMATTERS:
+                return None
+            pieces.append(dateformat.re_escaped.sub(r"\1", piece))
+    return tuple(pieces)
 
 
 @jinja2.pass_context

@@ -109,3 +109,44 @@ def test_truncatechars_is_djangos(value, length):
         Context({"value": value, "length": length})
     )
     assert jinja == django
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_dates_are_formatted_as_djangos_dateformat_formats_them(language):
+    """newsroom.jinja2.format_date() reads each format once; the text must
+    be Django's for any date, time zone (a DST change included), language
+    and format, those it leaves to Django included."""
+    import random
+    import zoneinfo
+
+    from django.utils import dateformat, translation
+
+    from newsroom.jinja2 import format_date
+
+    formats = ["j F Y", "j F Y, H:i T", "d/m/Y H:i", r"j \d\e F Y", "jS F Y", "D j"]
+    zones = [datetime.UTC, zoneinfo.ZoneInfo("Europe/London")]
+    choose = random.Random(6)
+    london = zoneinfo.ZoneInfo("Europe/London")
+    values = [
+        datetime.datetime(2026, 10, 25, 1, 30, tzinfo=london, fold=0),  # twice
+        datetime.datetime(2026, 10, 25, 1, 30, tzinfo=london, fold=1),
+        datetime.datetime(2026, 3, 29, 1, 30, tzinfo=london),  # never
+        datetime.datetime(999, 1, 2, 3, 4, tzinfo=datetime.UTC),
+    ]
+    for _ in range(300):
+        moment = datetime.datetime.fromtimestamp(
+            choose.uniform(0, 4e9), tz=choose.choice(zones)
+        )
+        values += [moment, moment.date(), moment.replace(tzinfo=None)]
+
+    def either(format_, value, fmt):
+        try:
+            return format_(value, fmt)
+        except TypeError:  # a time format for a date, as Django refuses it
+            return TypeError
+
+    with translation.override(language):
+        for value in values:
+            for fmt in formats:
+                expected = either(dateformat.format, value, fmt)
+                assert either(format_date, value, fmt) == expected, (value, fmt)
