@@ -385,10 +385,8 @@ class TagIds(Func):
     nothing of it, cannot write back a stale copy.
     """
 
+    arity = 1
     output_field = _IDS
-
-    def __init__(self, story):
-        super().__init__(story)
 
     def as_sql(self, compiler, connection, **extra_context):
         column = self.source_expressions[0]
