@@ -11,7 +11,9 @@ from django.db import migrations
 # Django does not know the column (it is not a model field), so it never
 # writes a stale copy of it; the triggers below keep it, whatever writes
 # taggit's rows: the admin, taggit's manager, bulk_create(), a revision
-# revert, a COPY.
+# revert, a COPY. The price: a tag change rewrites its stories' rows, and
+# PostgreSQL recomputes their stored search vectors with them (deleting a
+# tag on 25,000 bench stories takes 5 s instead of 0.02).
 COLUMN = (
     "ALTER TABLE articles_article ADD COLUMN tag_ids integer[] NOT NULL DEFAULT '{}'"
 )
