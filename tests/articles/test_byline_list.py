@@ -5,7 +5,7 @@ import json
 import threading
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.db.models import OuterRef
 from django.urls import reverse
 from reversion.models import Version
@@ -13,6 +13,7 @@ from reversion.models import Version
 from articles.loading import JSONBuildObject, json_array, json_columns
 from articles.models import Article, Author, Byline, BylineList
 from tests.articles.admin_helpers import change_form_data
+from tests.concurrency import wait_until_another_transaction_waits
 from tests.factories import make_article, make_author, make_staff
 
 pytestmark = pytest.mark.django_db
@@ -158,19 +159,7 @@ def test_bylines_added_at_once_by_two_editors_are_both_kept():
         other = threading.Thread(target=add_bo)
         other.start()
         # Commit only once the other transaction waits on this one.
-        with connection.cursor() as cursor:
-            for _ in range(500):
-                # A transaction sees the activity as first read unless told.
-                cursor.execute("SELECT pg_stat_clear_snapshot()")
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
-                    "'Lock' AND datname = current_database()"
-                )
-                if cursor.fetchone()[0]:
-                    break
-                threading.Event().wait(0.01)
-            else:
-                pytest.fail(f"the second transaction never waited: {errors}")
+        wait_until_another_transaction_waits(errors)
     other.join(timeout=10)
     assert not errors
     assert names(article) == ["Ann", "Bo"]

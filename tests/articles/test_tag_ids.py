@@ -12,6 +12,7 @@ from taggit.models import Tag, TaggedItem
 
 from articles.models import Article, Section
 from tests.articles.admin_helpers import change_form_data
+from tests.concurrency import wait_until_another_transaction_waits
 from tests.factories import make_article, make_author, make_staff
 
 pytestmark = pytest.mark.django_db
@@ -128,19 +129,7 @@ def test_tags_added_at_once_by_two_editors_are_both_kept():
         other = threading.Thread(target=add_fires)
         other.start()
         # Commit only once the other transaction waits on this one.
-        with connection.cursor() as cursor:
-            for _ in range(500):
-                # A transaction sees the activity as first read unless told.
-                cursor.execute("SELECT pg_stat_clear_snapshot()")
-                cursor.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
-                    "'Lock' AND datname = current_database()"
-                )
-                if cursor.fetchone()[0]:
-                    break
-                threading.Event().wait(0.01)
-            else:
-                pytest.fail(f"the second transaction never waited: {errors}")
+        wait_until_another_transaction_waits(errors)
     other.join(timeout=10)
     assert not errors
     assert stored(article) == sorted([floods.pk, fires.pk]) == tagged(article)
